@@ -1,0 +1,117 @@
+"""Face detection with facenet-pytorch's MTCNN (weights ship inside the package).
+
+Large photos are downscaled for detection only and the boxes and landmarks
+mapped back, so a 12-megapixel upload costs what a 1-megapixel one does while
+callers still get original-image coordinates to crop and align from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from facenet_pytorch import MTCNN
+from PIL import Image
+
+LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    """One face in original-image pixels; landmarks follow LANDMARK_NAMES (image left/right)."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: tuple[tuple[float, float], ...]
+
+    @property
+    def area(self) -> float:
+        x1, y1, x2, y2 = self.box
+        return max(0.0, x2 - x1) * max(0.0, y2 - y1)
+
+    @property
+    def landmark_array(self) -> np.ndarray:
+        return np.asarray(self.landmarks, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    min_face_size: int = 20
+    min_confidence: float = 0.9
+    max_side: int = 1280
+    device: str = "cpu"
+
+
+class FaceDetector:
+    """Finds faces in batches of decoded RGB images."""
+
+    def __init__(self, config: DetectorConfig = DetectorConfig(), weights: Path | None = None) -> None:
+        """`weights` is the model store's mtcnn.pt; without it the package's own files load,
+        which are the same bytes `scripts/import_models.py` stores."""
+        self.config = config
+        # keep_all/post_process only matter for MTCNN.forward's crops, which we
+        # do not use: detection alone returns boxes, scores and landmarks.
+        self._mtcnn = MTCNN(
+            min_face_size=config.min_face_size,
+            keep_all=True,
+            device=torch.device(config.device),
+        ).eval()
+        if weights is not None:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            for net in ("pnet", "rnet", "onet"):
+                getattr(self._mtcnn, net).load_state_dict(state[net])
+
+    def _scale_for(self, image: np.ndarray) -> float:
+        longest = max(image.shape[:2])
+        return min(1.0, self.config.max_side / longest)
+
+    def _resized(self, image: np.ndarray, scale: float) -> np.ndarray:
+        if scale == 1.0:
+            return image
+        h, w = image.shape[:2]
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+
+    def detect(self, images: list[np.ndarray]) -> list[list[DetectedFace]]:
+        """Detect faces in each image, largest first.
+
+        MTCNN runs a batch only on images of one shape, so images are
+        zero-padded at the bottom/right to the batch's largest shape: padding
+        there leaves pixel coordinates unchanged and black borders hold no faces.
+        """
+        if not images:
+            return []
+        scales = [self._scale_for(img) for img in images]
+        small = [self._resized(img, s) for img, s in zip(images, scales)]
+        height = max(img.shape[0] for img in small)
+        width = max(img.shape[1] for img in small)
+        batch = np.zeros((len(small), height, width, 3), dtype=np.uint8)
+        for i, img in enumerate(small):
+            batch[i, : img.shape[0], : img.shape[1]] = img
+        with torch.inference_mode():
+            boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
+        return [
+            self._faces(b, p, pts, scale, img.shape)
+            for b, p, pts, scale, img in zip(boxes, probs, points, scales, images)
+        ]
+
+    def _faces(self, boxes, probs, points, scale: float, shape: tuple[int, ...]) -> list[DetectedFace]:
+        if boxes is None:
+            return []
+        h, w = shape[:2]
+        faces = []
+        for box, prob, pts in zip(boxes, probs, points):
+            if prob is None or prob < self.config.min_confidence:
+                continue
+            x1, y1, x2, y2 = (float(v) / scale for v in box)
+            faces.append(
+                DetectedFace(
+                    box=(max(0.0, x1), max(0.0, y1), min(float(w), x2), min(float(h), y2)),
+                    score=float(prob),
+                    landmarks=tuple((float(x) / scale, float(y) / scale) for x, y in pts),
+                )
+            )
+        faces.sort(key=lambda f: f.area, reverse=True)
+        return faces

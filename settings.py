@@ -1,0 +1,51 @@
+"""The one settings object, read from the environment (prefix FACESERVE_).
+
+Qdrant's own variables keep their usual names (QDRANT_URL, QDRANT_API_KEY)
+because operators already set them for their Qdrant deployments.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EmbeddingModelChoice = Literal["auto", "dlib-resnet", "facenet-vggface2", "facenet-casia"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACESERVE_", extra="ignore")
+
+    embedding_model: EmbeddingModelChoice = Field(
+        "auto", description="auto: facenet-vggface2 when imported into the model store, else dlib-resnet."
+    )
+    device: str = Field("cpu", description="torch device for detection and embedding: cpu, cuda, cuda:0 …")
+    torch_threads: int = Field(0, ge=0, description="torch intra-op threads per process; 0 keeps torch's default.")
+
+    min_face_size: int = Field(20, ge=10, description="Smallest face MTCNN looks for, in detection-image pixels.")
+    min_confidence: float = Field(0.9, ge=0.0, le=1.0, description="Faces scored below this are dropped.")
+    detect_max_side: int = Field(1280, ge=160, description="Longer photos are downscaled to this side for detection.")
+
+    max_request_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="Largest HTTP request body accepted.")
+    max_image_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest encoded image accepted.")
+    max_image_pixels: int = Field(40_000_000, ge=10_000, description="Largest decoded image accepted (width×height).")
+    max_faces: int = Field(100, ge=1, description="Most faces returned or processed per image.")
+    max_metadata_bytes: int = Field(4096, ge=0, description="Largest JSON metadata stored per person.")
+
+    gallery_path: Path = Field(Path("var/gallery"), description="Qdrant Edge data folder when QDRANT_URL is unset.")
+    qdrant_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("QDRANT_URL", "FACESERVE_QDRANT_URL"),
+        description="Qdrant server or cluster URL; unset uses the embedded Qdrant Edge gallery.",
+    )
+    qdrant_api_key: str | None = Field(
+        None, validation_alias=AliasChoices("QDRANT_API_KEY", "FACESERVE_QDRANT_API_KEY")
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,115 @@
+"""Decoding every input format a user will send, and refusing what we must."""
+
+from __future__ import annotations
+
+import io
+import zlib
+import struct
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.detector import FaceDetector
+from models.imaging import ImageError, ImageLimits, decode_image
+from scripts.faces_data import FACES_DIR
+
+pytestmark = pytest.mark.skipif(not FACES_DIR.is_dir(), reason=f"shared photos not found at {FACES_DIR}")
+OBAMA = FACES_DIR / "face_recognition/tests/test_images/obama.jpg"
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return FaceDetector()
+
+
+@pytest.fixture(scope="module")
+def photo() -> Image.Image:
+    return Image.open(OBAMA).convert("RGB")
+
+
+def encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kwargs)
+    return buf.getvalue()
+
+
+def exif_rotated(photo: Image.Image) -> bytes:
+    """Pixels stored sideways with EXIF orientation 6, as phones write them."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(photo.transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif.tobytes())
+
+
+def sixteen_bit_png(photo: Image.Image) -> bytes:
+    grey = np.asarray(photo.convert("L"), dtype=np.uint16) * 257
+    return encode(Image.fromarray(grey), "PNG")
+
+
+VARIANTS = {
+    "cmyk_jpeg": lambda p: encode(p.convert("CMYK"), "JPEG"),
+    "png_16bit": sixteen_bit_png,
+    "rgba_png": lambda p: encode(p.convert("RGBA"), "PNG"),
+    "palette_png": lambda p: encode(p.convert("P", palette=Image.Palette.ADAPTIVE), "PNG"),
+    "greyscale_jpeg": lambda p: encode(p.convert("L"), "JPEG"),
+    "webp": lambda p: encode(p, "WEBP"),
+    "animated_webp": lambda p: encode(p, "WEBP", save_all=True, append_images=[p.rotate(180)], duration=100),
+    "exif_rotated_jpeg": exif_rotated,
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_accepted_variants_decode_upright_and_detect(variant, photo, detector):
+    rgb = decode_image(VARIANTS[variant](photo))
+    assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3
+    assert rgb.shape[:2] == (photo.height, photo.width)
+    faces = detector.detect([rgb])[0]
+    assert faces, "the portrait's face must be found"
+    (lx, ly), (rx, ry) = faces[0].landmarks[:2]
+    assert 350 < lx < rx < 650, "the largest face is the portrait's, where the original has it"
+    assert lx < rx and abs(ly - ry) < 0.2 * (rx - lx), "eyes should be level: image upright"
+
+
+def test_rgba_file_from_shared_set():
+    rgb = decode_image((FACES_DIR / "face_recognition/tests/test_images/32bit.png").read_bytes())
+    assert rgb.shape[2] == 3
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A valid greyscale PNG header claiming width×height with a tiny compressed body."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    body = zlib.compress(b"\x00" * (width + 1) * 16, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+REJECTED = {
+    "empty": (lambda p: b"", "empty_image", 400),
+    "text": (lambda p: b"hello, this is not an image at all" * 10, "invalid_image", 415),
+    "truncated_jpeg": (lambda p: encode(p, "JPEG")[:5000], "corrupt_image", 400),
+    "corrupt_png": (lambda p: encode(p, "PNG")[:200] + b"\x00" * 500, "corrupt_image", 400),
+    "gif": (lambda p: encode(p, "GIF"), "unsupported_format", 415),
+    "bmp": (lambda p: encode(p, "BMP"), "unsupported_format", 415),
+    "bomb_30000x30000": (lambda p: bomb_png(30000, 30000), "image_too_many_pixels", 413),
+    "tiny": (lambda p: encode(p.resize((8, 8)), "PNG"), "image_too_small", 400),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REJECTED))
+def test_rejected_inputs_have_stable_codes(case, photo):
+    make, code, status = REJECTED[case]
+    with pytest.raises(ImageError) as info:
+        decode_image(make(photo))
+    assert (info.value.code, info.value.status) == (code, status)
+
+
+def test_byte_and_pixel_limits(photo):
+    data = encode(photo, "JPEG")
+    with pytest.raises(ImageError) as info:
+        decode_image(data, ImageLimits(max_bytes=len(data) - 1))
+    assert info.value.code == "image_too_large" and info.value.status == 413
+    with pytest.raises(ImageError) as info:
+        decode_image(data, ImageLimits(max_pixels=photo.width * photo.height - 1))
+    assert info.value.code == "image_too_many_pixels"
