@@ -97,3 +97,10 @@ def align(image: np.ndarray, landmarks: np.ndarray, geometry: ChipGeometry) -> n
         resample=Image.BILINEAR,
     )
     return np.asarray(chip)
+
+
+def align_many(image: np.ndarray, landmarks: list[np.ndarray], geometry: ChipGeometry) -> np.ndarray:
+    """Chips for several faces of one image, stacked N×S×S×3 (N may be 0)."""
+    if not landmarks:
+        return np.zeros((0, geometry.size, geometry.size, 3), dtype=np.uint8)
+    return np.stack([align(image, points, geometry) for points in landmarks])

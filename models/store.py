@@ -24,9 +24,9 @@ class StoredModel:
     name: str
     filename: str
     source: str
-    dimension: int | None
+    dimension: int
     input_size: int
-    distance: str | None
+    distance: str
 
     @property
     def tag(self) -> str:
@@ -37,9 +37,9 @@ MTCNN = StoredModel(
     name="mtcnn",
     filename="mtcnn.pt",
     source="facenet-pytorch package data (pnet.pt, rnet.pt, onet.pt)",
-    dimension=None,
+    dimension=0,
     input_size=0,
-    distance=None,
+    distance="",
 )
 DLIB_RESNET = StoredModel(
     name="dlib-resnet",

@@ -1,0 +1,54 @@
+"""One error type for every client mistake, so each becomes the same JSON shape and a 4xx.
+
+Body: {"error": {"code": "...", "message": "..."}}. Codes are stable API:
+clients branch on them, messages are for people.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from models.imaging import ImageError
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+    @classmethod
+    def from_image_error(cls, exc: ImageError, field: str = "image") -> ApiError:
+        return cls(exc.status, exc.code, f"{field}: {exc.message}")
+
+
+def no_face(field: str = "image") -> ApiError:
+    return ApiError(422, "no_face", f"{field}: no face was found in the image.")
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "not_found", f"{what} was not found.")
+
+
+def json_errors(handler):
+    """Turn an ApiError raised by a handler into its JSON body and status.
+
+    BentoML answers any other exception with a 500 and its own body, so
+    every client mistake must surface as ApiError; functools.wraps keeps the
+    signature BentoML reads the request schema from.
+    """
+    from starlette.responses import JSONResponse
+
+    @functools.wraps(handler)
+    async def wrapper(*args, **kwargs):
+        try:
+            return await handler(*args, **kwargs)
+        except ApiError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    return wrapper

@@ -1,0 +1,158 @@
+"""ASGI middleware for what BentoML leaves open: size limits, multipart uploads, Retry-After."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def _error(status: int, code: str, message: str, extra_headers: list[tuple[bytes, bytes]] = ()) -> tuple[Message, Message]:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra_headers]
+    return (
+        {"type": "http.response.start", "status": status, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    )
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over `max_bytes`, decided from Content-Length when sent, else while streaming.
+
+    The streaming check matters for chunked uploads: the body is cut off as
+    soon as it passes the limit instead of being buffered whole first.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._reject(send)
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._reject(send)
+
+    async def _reject(self, send: Send) -> None:
+        for message in _error(413, "request_too_large", f"The request body is over the limit of {self.max_bytes} bytes."):
+            await send(message)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class RetryAfterMiddleware:
+    """Adds Retry-After to 429 and 503 answers so well-behaved clients back off instead of hammering."""
+
+    def __init__(self, app: ASGIApp, seconds: int = 1) -> None:
+        self.app = app
+        self.value = str(seconds).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_retry_after(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] in (429, 503):
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"retry-after"]
+                message = {**message, "headers": [*headers, (b"retry-after", self.value)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_retry_after)
+
+
+class MultipartToJson:
+    """Re-encode multipart/form-data requests as the JSON body our endpoints declare.
+
+    File parts become base64 strings, text parts stay strings (pydantic's
+    lax mode reads "0.5" as a float), and text that is a JSON object or
+    array (metadata, batch items) is parsed. A malformed form is a 400 here,
+    with our error shape, instead of a 500 inside BentoML.
+    """
+
+    def __init__(self, app: ASGIApp, max_part_bytes: int) -> None:
+        self.app = app
+        self.max_part_bytes = max_part_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers", [])) if scope["type"] == "http" else {}
+        if not headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data"):
+            return await self.app(scope, receive, send)
+        try:
+            fields = await self._fields(Request(scope, receive))
+        except _BadForm as exc:
+            for message in _error(400, "invalid_multipart", str(exc)):
+                await send(message)
+            return
+        body = json.dumps(fields).encode()
+        rest = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
+        scope = {
+            **scope,
+            "headers": [*rest, (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+        sent = False
+
+        async def json_receive() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, json_receive, send)
+
+    async def _fields(self, request: Request) -> dict[str, object]:
+        try:
+            form = await request.form(max_files=8, max_fields=64, max_part_size=self.max_part_bytes)
+        except _TooLarge:
+            raise
+        except Exception as exc:  # starlette raises several types for broken forms
+            raise _BadForm(f"The multipart form could not be parsed: {exc}") from exc
+        fields: dict[str, object] = {}
+        try:
+            for name, value in form.multi_items():
+                if name in fields:
+                    raise _BadForm(f"Field '{name}' was sent more than once.")
+                if isinstance(value, UploadFile):
+                    fields[name] = base64.b64encode(await value.read()).decode("ascii")
+                elif value.lstrip()[:1] in ("{", "["):
+                    try:
+                        fields[name] = json.loads(value)
+                    except json.JSONDecodeError as exc:
+                        raise _BadForm(f"Field '{name}' is not valid JSON: {exc}") from exc
+                else:
+                    fields[name] = value
+        finally:
+            await form.close()
+        return fields
+
+
+class _BadForm(Exception):
+    pass

@@ -1,0 +1,191 @@
+"""Pydantic models for every request and response body (they become the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from models.detector import DetectedFace
+
+DIRECTORY = Field(
+    ..., min_length=1, max_length=128, description="Gallery (tenant) the person belongs to.", examples=["office-berlin"]
+)
+PERSON_ID = Field(..., min_length=1, max_length=128, description="Your id for the person.", examples=["emp-0042"])
+
+
+class Point(BaseModel):
+    x: float
+    y: float
+
+
+class Landmarks(BaseModel):
+    """Five points as seen in the image: left_eye is the eye on the image's left."""
+
+    left_eye: Point
+    right_eye: Point
+    nose: Point
+    mouth_left: Point
+    mouth_right: Point
+
+
+class Box(BaseModel):
+    """Pixel coordinates in the uploaded image (after EXIF rotation)."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+class Face(BaseModel):
+    box: Box
+    score: float = Field(description="Detection confidence, 0–1.")
+    landmarks: Landmarks
+
+    @classmethod
+    def of(cls, face: DetectedFace) -> Face:
+        names = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+        x1, y1, x2, y2 = (round(v, 1) for v in face.box)
+        return cls(
+            box=Box(x1=x1, y1=y1, x2=x2, y2=y2),
+            score=round(face.score, 5),
+            landmarks=Landmarks(**{n: Point(x=round(x, 1), y=round(y, 1)) for n, (x, y) in zip(names, face.landmarks)}),
+        )
+
+
+class ImageSize(BaseModel):
+    width: int
+    height: int
+
+
+class DetectResponse(BaseModel):
+    image: ImageSize
+    faces: list[Face]
+
+
+class EmbeddedFace(Face):
+    embedding: list[float] = Field(description="L2-normalised vector; compare with cosine similarity.")
+
+
+class EmbedResponse(BaseModel):
+    model: str
+    dim: int
+    image: ImageSize
+    faces: list[EmbeddedFace]
+
+
+class EnrollResponse(BaseModel):
+    directory: str
+    person_id: str
+    face_id: str
+    face: Face
+    faces_detected: int = Field(description="Faces found in the image; when more than one, the largest was enrolled.")
+    largest_selected: bool = Field(description="True when several faces were found and the largest was enrolled.")
+    model: str
+
+
+class EnrollItem(BaseModel):
+    image: str = Field(description="Base64 image or data URI.")
+    directory: str = DIRECTORY
+    person_id: str = PERSON_ID
+    name: str | None = Field(None, max_length=256)
+    metadata: dict[str, Any] | None = None
+    request_id: str | None = Field(
+        None, max_length=128, description="Idempotency key: a retry with the same id stores nothing twice."
+    )
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["no_face"])
+    message: str
+
+
+class EnrollItemResult(BaseModel):
+    index: int
+    ok: bool
+    result: EnrollResponse | None = None
+    error: ErrorBody | None = None
+
+
+class EnrollBatchResponse(BaseModel):
+    enrolled: int
+    failed: int
+    results: list[EnrollItemResult]
+
+
+class Candidate(BaseModel):
+    person_id: str
+    name: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    similarity: float = Field(description="Best cosine similarity among the person's faces.")
+    distance: float = Field(description="Euclidean distance of unit vectors, sqrt(2 − 2·similarity).")
+    face_id: str = Field(description="The enrolled face that matched best.")
+    matched_faces: int = Field(description="How many of the person's faces were among the top-k hits.")
+
+
+class RecognizedFace(Face):
+    known: bool
+    match: Candidate | None = Field(None, description="Best person at or above the threshold; null when unknown.")
+    candidates: list[Candidate] = Field(description="Next-best persons, best first (may be under the threshold).")
+
+
+class RecognizeResponse(BaseModel):
+    directory: str
+    model: str
+    threshold: float
+    image: ImageSize
+    faces: list[RecognizedFace]
+
+
+class VerifyResponse(BaseModel):
+    same_person: bool
+    similarity: float
+    distance: float
+    threshold: float
+    model: str
+    face_a: Face
+    face_b: Face
+
+
+class PersonSummary(BaseModel):
+    person_id: str
+    name: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    face_count: int
+
+
+class PersonPage(BaseModel):
+    directory: str
+    persons: list[PersonSummary]
+    next_offset: int | None = Field(None, description="Pass as offset for the next page; null on the last page.")
+
+
+class StoredFaceOut(BaseModel):
+    face_id: str
+    created_at: str
+    box: Box
+    score: float
+    source_sha256: str
+
+
+class Person(BaseModel):
+    directory: str
+    person_id: str
+    name: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    faces: list[StoredFaceOut]
+
+
+class Deleted(BaseModel):
+    deleted_faces: int
+
+
+class ModelInfo(BaseModel):
+    model: str
+    dim: int
+    input_size: int
+    threshold: float
+    distance_threshold: float
+    gallery_backend: str
+    collection: str

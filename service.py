@@ -1,0 +1,129 @@
+"""faceserve's BentoML services: wiring only, the logic lives in api/, models/ and qdrant/.
+
+Three services: `Detector` (MTCNN) and `Embedder` (the chosen embedding
+model) are batchable and adaptive-batched by BentoML; `FaceService` is the
+public API, composes them with `bentoml.depends`, and is the single owner of
+the gallery (Qdrant Edge allows one process per shard, hence workers=1).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import bentoml
+import numpy as np
+from pydantic import Field
+from typing_extensions import Annotated
+
+from api import schemas
+from api.errors import json_errors
+from api.handlers import FaceApi
+from api.middleware import BodyLimitMiddleware, MultipartToJson, RetryAfterMiddleware
+from api.remote import NEVER_REFRESH, remote_call
+from models import store
+from models.detector import DetectedFace, DetectorConfig, FaceDetector
+from models.embedders import SPECS, load_embedder, resolve_model_id
+from models.imaging import ImageLimits
+from settings import get_settings
+
+logger = logging.getLogger("faceserve")
+settings = get_settings()
+MODEL_ID = resolve_model_id(settings.embedding_model)
+SPEC = SPECS[MODEL_ID]
+ImageField = Annotated[
+    str,
+    Field(
+        description="JPEG, PNG or WebP: base64 or a data URI in JSON, or a file part of a multipart/form-data upload.",
+        min_length=1,
+    ),
+]
+
+
+@bentoml.service(workers=1, traffic={"timeout": settings.request_timeout_s}, runner_connection=NEVER_REFRESH)
+class Detector:
+    """MTCNN over batches of decoded images."""
+
+    mtcnn = bentoml.models.BentoModel(store.MTCNN.tag)
+
+    def __init__(self) -> None:
+        config = DetectorConfig(
+            min_face_size=settings.min_face_size,
+            min_confidence=settings.min_confidence,
+            max_side=settings.detect_max_side,
+            device=settings.device,
+        )
+        self.detector = FaceDetector(config, weights=Path(self.mtcnn.path_of(store.MTCNN.filename)))
+
+    @bentoml.api(batchable=True, max_batch_size=settings.detect_max_batch, max_latency_ms=settings.detect_max_latency_ms)
+    def detect(self, images: list[np.ndarray]) -> list[list[DetectedFace]]:
+        return self.detector.detect(images)
+
+
+@bentoml.service(workers=1, traffic={"timeout": settings.request_timeout_s}, runner_connection=NEVER_REFRESH)
+class Embedder:
+    """The embedding model over batches of aligned chips from many requests at once."""
+
+    weights = bentoml.models.BentoModel(SPEC.stored.tag)
+
+    def __init__(self) -> None:
+        self.model = load_embedder(MODEL_ID, settings.device)
+        logger.info("embedding model: %s (%d-d)", MODEL_ID, SPEC.dim)
+
+    @bentoml.api(batchable=True, max_batch_size=settings.embed_max_batch, max_latency_ms=settings.embed_max_latency_ms)
+    def embed(self, chips: np.ndarray) -> np.ndarray:
+        return self.model.embed(chips)
+
+
+@bentoml.service(
+    workers=1,
+    traffic={"timeout": settings.request_timeout_s, "max_concurrency": settings.max_concurrency},
+)
+class FaceService:
+    """Face detection, enrolment, recognition and verification over HTTP."""
+
+    detector = bentoml.depends(Detector)
+    embedder = bentoml.depends(Embedder)
+
+    def __init__(self) -> None:
+        self.api = FaceApi(
+            detect=remote_call(self.detector, "detect"),
+            embed=remote_call(self.embedder, "embed"),
+            spec=SPEC,
+            limits=ImageLimits(settings.max_image_bytes, settings.max_image_pixels),
+            max_faces=settings.max_faces,
+        )
+        logger.info("faceserve ready: model %s", MODEL_ID)
+
+    @bentoml.api
+    @json_errors
+    async def detect(
+        self,
+        image: ImageField,
+        min_confidence: Annotated[float | None, Field(ge=0, le=1)] = None,
+        max_faces: Annotated[int | None, Field(ge=1)] = None,
+    ) -> schemas.DetectResponse:
+        """Every face in the photo: box, detection score and five landmarks, largest first."""
+        return await self.api.detect(image, min_confidence, max_faces)
+
+    @bentoml.api
+    @json_errors
+    async def embed(self, image: ImageField, max_faces: Annotated[int | None, Field(ge=1)] = None) -> schemas.EmbedResponse:
+        """Every face with its embedding vector, for callers who keep their own store."""
+        return await self.api.embed(image, max_faces)
+
+    @bentoml.api
+    @json_errors
+    async def verify(
+        self,
+        image_a: ImageField,
+        image_b: ImageField,
+        threshold: Annotated[float | None, Field(ge=-1, le=1)] = None,
+    ) -> schemas.VerifyResponse:
+        """Whether the largest faces of two photos are the same person."""
+        return await self.api.verify(image_a, image_b, threshold)
+
+
+FaceService.add_asgi_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+FaceService.add_asgi_middleware(MultipartToJson, max_part_bytes=settings.max_image_bytes)
+FaceService.add_asgi_middleware(RetryAfterMiddleware)
