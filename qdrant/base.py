@@ -1,0 +1,375 @@
+"""The gallery: enrolled faces in Qdrant, one directory (tenant) at a time.
+
+Directory isolation is the product's security boundary, so it is enforced
+here and only here. The public methods of `Gallery` are written once; the
+two backends (Qdrant Edge in-process, a Qdrant server through
+qdrant-client) implement a handful of primitives that all take a
+`Scope`, and a `Scope` cannot be built without a directory. No primitive
+exists that reads, counts, changes or deletes points outside one directory.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import unicodedata
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+MAX_ID_LENGTH = 128
+MAX_NAME_LENGTH = 256
+FACE_ID_NAMESPACE = uuid.UUID("5b0f3c2e-6d1e-4f5a-9a51-1f0f6a3c9e77")
+
+
+class InvalidInput(ValueError):
+    """A caller error the API answers with 400; `code` is stable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _check_identifier(kind: str, value: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"invalid_{kind}", f"{kind} must be a non-empty string.")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidInput(f"invalid_{kind}", f"{kind} is longer than {MAX_ID_LENGTH} characters.")
+    if value != value.strip() or any(unicodedata.category(c).startswith("C") for c in value):
+        raise InvalidInput(
+            f"invalid_{kind}", f"{kind} must not contain control characters or leading/trailing spaces."
+        )
+    return value
+
+
+def check_directory(value: str) -> str:
+    return _check_identifier("directory", value)
+
+
+def check_person_id(value: str) -> str:
+    return _check_identifier("person_id", value)
+
+
+def check_name(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if len(value) > MAX_NAME_LENGTH or any(unicodedata.category(c) == "Cc" for c in value):
+        raise InvalidInput("invalid_name", f"name must be at most {MAX_NAME_LENGTH} characters without control characters.")
+    return value
+
+
+def check_metadata(value: dict[str, Any] | None, max_bytes: int) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput("invalid_metadata", "metadata must be a JSON object.")
+    try:
+        size = len(json.dumps(value, allow_nan=False, separators=(",", ":")).encode())
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput("invalid_metadata", f"metadata is not plain JSON: {exc}") from exc
+    if size > max_bytes:
+        raise InvalidInput("metadata_too_large", f"metadata is {size} bytes of JSON; the limit is {max_bytes}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which points a primitive may touch: always one directory, optionally one person or face."""
+
+    directory: str
+    person_id: str | None = None
+    face_id: str | None = None
+
+    def __post_init__(self) -> None:
+        check_directory(self.directory)
+
+    def conditions(self) -> dict[str, str]:
+        """Payload fields that must equal these values (directory always first)."""
+        out = {"directory": self.directory}
+        if self.person_id is not None:
+            out["person_id"] = self.person_id
+        if self.face_id is not None:
+            out["face_id"] = self.face_id
+        return out
+
+
+@dataclass(frozen=True)
+class NewFace:
+    """A face to enrol; `face_id` may be given for idempotent retries."""
+
+    vector: np.ndarray
+    box: tuple[float, float, float, float]
+    score: float
+    source_sha256: str
+    face_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredFace:
+    face_id: str
+    directory: str
+    person_id: str
+    name: str | None
+    metadata: dict[str, Any]
+    created_at: str
+    source_sha256: str
+    box: tuple[float, float, float, float]
+    score: float
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> StoredFace:
+        return cls(
+            face_id=payload["face_id"],
+            directory=payload["directory"],
+            person_id=payload["person_id"],
+            name=payload.get("name"),
+            metadata=payload.get("metadata") or {},
+            created_at=payload["created_at"],
+            source_sha256=payload.get("source_sha256", ""),
+            box=tuple(payload.get("box", (0.0, 0.0, 0.0, 0.0))),
+            score=float(payload.get("det_score", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class Hit:
+    face: StoredFace
+    similarity: float
+
+
+@dataclass(frozen=True)
+class PersonMatch:
+    """A person among the top-k nearest faces: the best of their faces, and how many were there."""
+
+    person_id: str
+    name: str | None
+    metadata: dict[str, Any]
+    similarity: float
+    face_id: str
+    matched_faces: int
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    person_id: str
+    name: str | None
+    metadata: dict[str, Any]
+    face_count: int
+
+
+@dataclass(frozen=True)
+class Person:
+    person_id: str
+    name: str | None
+    metadata: dict[str, Any]
+    faces: list[StoredFace] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Point:
+    id: str
+    vector: list[float]
+    payload: dict[str, Any]
+
+
+def collection_name(model_id: str, dim: int) -> str:
+    """One collection per embedding model and size: vectors of two models never meet."""
+    return f"faces_{model_id.replace('-', '_')}_{dim}"
+
+
+class Gallery(ABC):
+    """Enrolled faces of every directory for one embedding model."""
+
+    backend: str = ""
+
+    def __init__(self, model_id: str, dim: int, max_metadata_bytes: int = 4096) -> None:
+        self.model_id = model_id
+        self.dim = dim
+        self.collection = collection_name(model_id, dim)
+        self.max_metadata_bytes = max_metadata_bytes
+        # Writes that read-then-write (rename keeps faces' other fields) must not interleave.
+        self._write_lock = threading.RLock()
+
+    # -- primitives each backend implements; every one is confined to a Scope ----------------
+    @abstractmethod
+    def _upsert(self, points: Sequence[Point]) -> None:
+        """Store all points or none."""
+
+    @abstractmethod
+    def _search(self, scope: Scope, vector: list[float], limit: int, min_similarity: float | None) -> list[tuple[dict, float]]:
+        """Payloads and cosine similarities of the nearest faces in scope, best first."""
+
+    @abstractmethod
+    def _scroll(self, scope: Scope, limit: int, offset: str | None) -> tuple[list[dict], str | None]:
+        """A page of payloads in scope, in id order, and the offset of the next page."""
+
+    @abstractmethod
+    def _count(self, scope: Scope) -> int: ...
+
+    @abstractmethod
+    def _person_counts(self, scope: Scope, limit: int) -> dict[str, int]:
+        """Faces per person_id in scope, for up to `limit` persons."""
+
+    @abstractmethod
+    def _set_payload(self, scope: Scope, payload: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def _delete(self, scope: Scope) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the operations ---------------------------------------------------------------------
+    def add_faces(
+        self,
+        directory: str,
+        person_id: str,
+        faces: Sequence[NewFace],
+        name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """Enrol faces of one person in one write: all are stored or none.
+
+        A face_id given again overwrites the earlier point, so a retried
+        request with the same ids never duplicates a face.
+        """
+        scope = Scope(check_directory(directory), check_person_id(person_id))
+        name = check_name(name)
+        metadata = None if metadata is None else check_metadata(metadata, self.max_metadata_bytes)
+        vectors = [np.asarray(face.vector, dtype=np.float32).ravel() for face in faces]
+        if any(v.shape != (self.dim,) or not np.all(np.isfinite(v)) for v in vectors):
+            raise InvalidInput("invalid_vector", f"expected {self.dim} finite floats for {self.model_id}.")
+        created_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        with self._write_lock:
+            # A photo enrolled without a name or metadata keeps the person's current ones.
+            existing, _ = self._scroll(scope, 1, None)
+            if existing:
+                name = existing[0].get("name") if name is None else name
+                metadata = (existing[0].get("metadata") or {}) if metadata is None else metadata
+            points = [
+                Point(
+                    face_id,
+                    vector.tolist(),
+                    {
+                        **scope.conditions(),
+                        "face_id": face_id,
+                        "name": name,
+                        "metadata": metadata or {},
+                        "created_at": created_at,
+                        "source_sha256": face.source_sha256,
+                        "box": [float(v) for v in face.box],
+                        "det_score": float(face.score),
+                        "model": self.model_id,
+                    },
+                )
+                for face, vector, face_id in zip(faces, vectors, (f.face_id or str(uuid.uuid4()) for f in faces))
+            ]
+            self._upsert(points)
+            if existing and (existing[0].get("name") != name or (existing[0].get("metadata") or {}) != (metadata or {})):
+                self._set_payload(scope, {"name": name, "metadata": metadata or {}})
+        return [p.id for p in points]
+
+    def search(self, directory: str, vector: np.ndarray, limit: int = 10, min_similarity: float | None = None) -> list[Hit]:
+        scope = Scope(check_directory(directory))
+        query = np.asarray(vector, dtype=np.float32).ravel().tolist()
+        found = self._search(scope, query, max(1, limit), min_similarity)
+        return [Hit(StoredFace.from_payload(payload), similarity) for payload, similarity in found]
+
+    def match_persons(self, directory: str, vector: np.ndarray, top_k: int = 10) -> list[PersonMatch]:
+        """Persons among the top_k nearest faces, best first, each with their best face and face count."""
+        best: dict[str, PersonMatch] = {}
+        for hit in self.search(directory, vector, top_k):
+            face = hit.face
+            seen = best.get(face.person_id)
+            if seen is None:
+                best[face.person_id] = PersonMatch(
+                    face.person_id, face.name, face.metadata, hit.similarity, face.face_id, 1
+                )
+            else:
+                best[face.person_id] = PersonMatch(
+                    seen.person_id, seen.name, seen.metadata, seen.similarity, seen.face_id, seen.matched_faces + 1
+                )
+        return sorted(best.values(), key=lambda m: m.similarity, reverse=True)
+
+    def list_persons(self, directory: str, limit: int = 50, offset: int = 0) -> tuple[list[PersonSummary], int | None]:
+        """One page of persons sorted by person_id, and the offset of the next page (None at the end)."""
+        scope = Scope(check_directory(directory))
+        counts = self._person_counts(scope, offset + limit + 1)
+        ids = sorted(counts)[offset : offset + limit + 1]
+        page = []
+        for person_id in ids[:limit]:
+            first, _ = self._scroll(Scope(directory, person_id), 1, None)
+            payload = first[0] if first else {}
+            page.append(PersonSummary(person_id, payload.get("name"), payload.get("metadata") or {}, counts[person_id]))
+        return page, (offset + limit if len(ids) > limit else None)
+
+    def get_person(self, directory: str, person_id: str) -> Person | None:
+        scope = Scope(check_directory(directory), check_person_id(person_id))
+        faces: list[StoredFace] = []
+        offset = None
+        while True:
+            payloads, offset = self._scroll(scope, 256, offset)
+            faces.extend(StoredFace.from_payload(p) for p in payloads)
+            if offset is None:
+                break
+        if not faces:
+            return None
+        faces.sort(key=lambda f: (f.created_at, f.face_id))
+        return Person(person_id, faces[-1].name, faces[-1].metadata, faces)
+
+    def update_person(
+        self, directory: str, person_id: str, name: str | None = None, metadata: dict[str, Any] | None = None
+    ) -> Person | None:
+        """Rename and/or replace metadata on every face of a person; None when the person is absent."""
+        scope = Scope(check_directory(directory), check_person_id(person_id))
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = check_name(name)
+        if metadata is not None:
+            changes["metadata"] = check_metadata(metadata, self.max_metadata_bytes)
+        with self._write_lock:
+            if self._count(scope) == 0:
+                return None
+            if changes:
+                self._set_payload(scope, changes)
+        return self.get_person(directory, person_id)
+
+    def delete_person(self, directory: str, person_id: str) -> int:
+        return self._delete_scope(Scope(check_directory(directory), check_person_id(person_id)))
+
+    def delete_face(self, directory: str, face_id: str) -> int:
+        return self._delete_scope(Scope(check_directory(directory), face_id=_check_identifier("face_id", face_id)))
+
+    def delete_directory(self, directory: str) -> int:
+        return self._delete_scope(Scope(check_directory(directory)))
+
+    def count(self, directory: str, person_id: str | None = None) -> int:
+        return self._count(Scope(check_directory(directory), None if person_id is None else check_person_id(person_id)))
+
+    def _delete_scope(self, scope: Scope) -> int:
+        """Delete and prove it: the scope's count must be zero afterwards."""
+        with self._write_lock:
+            before = self._count(scope)
+            if before:
+                self._delete(scope)
+                remaining = self._count(scope)
+                if remaining:
+                    raise RuntimeError(f"{remaining} of {before} points survived a delete in {scope}")
+        return before
+
+    def ready(self) -> bool:
+        """A cheap real read, for the service's readiness probe."""
+        self._count(Scope("__readiness__"))
+        return True
