@@ -46,13 +46,18 @@ class ServerGallery(Gallery):
             self._client.create_collection(
                 self.collection, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE)
             )
-            self._client.create_payload_index(
-                self.collection,
-                "directory",
-                models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
-            )
-            for key in ("person_id", "face_id"):
-                self._client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD)
+            if location is None:  # local mode has no payload indexes and warns about them
+                self._create_indexes()
+
+    def _create_indexes(self) -> None:
+        """`directory` is the tenant key: Qdrant co-locates each tenant's points and plans per tenant."""
+        self._client.create_payload_index(
+            self.collection,
+            "directory",
+            models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
+        )
+        for key in ("person_id", "face_id"):
+            self._client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD)
 
     def _upsert(self, points: Sequence[Point]) -> None:
         self._client.upsert(

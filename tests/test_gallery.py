@@ -1,0 +1,146 @@
+"""The same behaviour on every gallery backend: Qdrant Edge, qdrant-client local mode, and a real
+server when QDRANT_URL is set."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import numpy as np
+import pytest
+
+from qdrant import InvalidInput, NewFace
+from qdrant.edge import EdgeGallery
+from qdrant.server import ServerGallery
+
+DIM = 16
+BACKENDS = ["edge", "local", "server"]
+
+
+def make_gallery(kind: str, tmp_path, model_id: str = "test-model"):
+    if kind == "edge":
+        return EdgeGallery(tmp_path / "gallery", model_id, DIM, max_metadata_bytes=256)
+    if kind == "local":
+        return ServerGallery(model_id, DIM, location=":memory:", max_metadata_bytes=256)
+    url = os.environ.get("QDRANT_URL")
+    if not url:
+        pytest.skip("QDRANT_URL is not set: no Qdrant server to test against")
+    # a fresh model id gives a fresh collection on the shared server
+    return ServerGallery(f"t{uuid.uuid4().hex[:8]}", DIM, url=url, api_key=os.environ.get("QDRANT_API_KEY"), max_metadata_bytes=256)
+
+
+@pytest.fixture(params=BACKENDS)
+def gallery(request, tmp_path):
+    with make_gallery(request.param, tmp_path) as g:
+        yield g
+
+
+def unit(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def near(v: np.ndarray, seed: int, noise: float = 0.05) -> np.ndarray:
+    w = v + noise * np.random.default_rng(seed).normal(size=DIM).astype(np.float32)
+    return w / np.linalg.norm(w)
+
+
+def face(v: np.ndarray, face_id: str | None = None) -> NewFace:
+    return NewFace(vector=v, box=(1.0, 2.0, 30.0, 40.0), score=0.99, source_sha256="ab" * 32, face_id=face_id)
+
+
+def test_add_search_and_match_persons(gallery):
+    alice, bob = unit(1), unit(2)
+    gallery.add_faces("d1", "alice", [face(near(alice, 10)), face(near(alice, 11))], name="Alice", metadata={"k": 1})
+    gallery.add_faces("d1", "bob", [face(near(bob, 12))], name="Bob")
+    hits = gallery.search("d1", alice, limit=3)
+    assert [h.face.person_id for h in hits[:2]] == ["alice", "alice"]
+    assert hits[0].similarity > 0.95 and hits[0].face.box == (1.0, 2.0, 30.0, 40.0)
+    matches = gallery.match_persons("d1", alice, top_k=3)
+    assert [m.person_id for m in matches] == ["alice", "bob"]
+    assert matches[0].matched_faces == 2 and matches[0].name == "Alice" and matches[0].metadata == {"k": 1}
+    assert gallery.search("d1", alice, limit=5, min_similarity=0.9)[-1].face.person_id == "alice"
+
+
+def test_list_get_update_and_counts(gallery):
+    for i, person in enumerate(["carol", "alice", "bob"]):
+        gallery.add_faces("d", person, [face(unit(i * 10 + j)) for j in range(i + 1)], name=person.title())
+    page, next_offset = gallery.list_persons("d", limit=2)
+    assert [(p.person_id, p.face_count, p.name) for p in page] == [("alice", 2, "Alice"), ("bob", 3, "Bob")]
+    page, next_offset = gallery.list_persons("d", limit=2, offset=next_offset)
+    assert [p.person_id for p in page] == ["carol"] and next_offset is None
+    person = gallery.update_person("d", "bob", name="Robert", metadata={"team": "x"})
+    assert person.name == "Robert" and len(person.faces) == 3
+    assert all(f.name == "Robert" and f.metadata == {"team": "x"} for f in person.faces)
+    gallery.add_faces("d", "bob", [face(unit(99))])  # no name given: keeps Robert
+    assert gallery.get_person("d", "bob").name == "Robert"
+    assert gallery.update_person("d", "nobody", name="x") is None
+    assert gallery.get_person("d", "nobody") is None
+    assert gallery.count("d") == 7 and gallery.count("d", "bob") == 4
+
+
+def test_deletes_are_exact(gallery):
+    ids = gallery.add_faces("d", "p", [face(unit(1)), face(unit(2))])
+    gallery.add_faces("d", "q", [face(unit(3))])
+    assert gallery.delete_face("d", ids[0]) == 1
+    assert gallery.count("d", "p") == 1
+    assert gallery.delete_person("d", "p") == 1 and gallery.count("d", "p") == 0
+    assert gallery.delete_person("d", "p") == 0
+    assert gallery.delete_directory("d") == 1 and gallery.count("d") == 0
+
+
+def test_retry_with_same_face_id_does_not_duplicate(gallery):
+    fid = str(uuid.uuid4())
+    gallery.add_faces("d", "p", [face(unit(1), fid)])
+    gallery.add_faces("d", "p", [face(unit(1), fid)])
+    assert gallery.count("d", "p") == 1
+
+
+def test_same_person_id_in_two_directories_stays_separate(gallery):
+    gallery.add_faces("a", "p", [face(unit(1))], name="In A")
+    gallery.add_faces("b", "p", [face(unit(1))], name="In B")
+    gallery.update_person("a", "p", name="Renamed A")
+    assert gallery.get_person("b", "p").name == "In B"
+    assert [h.face.directory for h in gallery.search("b", unit(1))] == ["b"]
+    assert gallery.delete_person("a", "p") == 1
+    assert gallery.count("b", "p") == 1 and gallery.search("a", unit(1)) == []
+
+
+@pytest.mark.parametrize(
+    ("call", "code"),
+    [
+        (lambda g: g.add_faces("", "p", [face(unit(1))]), "invalid_directory"),
+        (lambda g: g.add_faces("d" * 129, "p", [face(unit(1))]), "invalid_directory"),
+        (lambda g: g.add_faces("d", "p\x00", [face(unit(1))]), "invalid_person_id"),
+        (lambda g: g.add_faces("d", " p", [face(unit(1))]), "invalid_person_id"),
+        (lambda g: g.add_faces("d", "p", [face(unit(1))], name="x" * 300), "invalid_name"),
+        (lambda g: g.add_faces("d", "p", [face(unit(1))], metadata={"x": "y" * 300}), "metadata_too_large"),
+        (lambda g: g.add_faces("d", "p", [face(np.ones(DIM + 1))]), "invalid_vector"),
+        (lambda g: g.add_faces("d", "p", [face(np.full(DIM, np.nan))]), "invalid_vector"),
+        (lambda g: g.search("\n", unit(1)), "invalid_directory"),
+    ],
+)
+def test_invalid_input_changes_nothing(gallery, call, code):
+    gallery.add_faces("d", "keep", [face(unit(5))])
+    with pytest.raises(InvalidInput) as info:
+        call(gallery)
+    assert info.value.code == code
+    assert gallery.count("d") == 1
+
+
+def test_models_never_share_a_collection(tmp_path):
+    with EdgeGallery(tmp_path, "model-a", DIM) as a, EdgeGallery(tmp_path, "model-b", DIM) as b:
+        a.add_faces("d", "p", [face(unit(1))])
+        assert b.count("d") == 0 and a.collection != b.collection
+
+
+def test_edge_survives_close_and_reopen(tmp_path):
+    with EdgeGallery(tmp_path, "m", DIM) as g:
+        ids = g.add_faces("d", "p", [face(unit(1)), face(unit(2))], name="P", metadata={"a": 1})
+        g.add_faces("d", "q", [face(unit(3))])
+        g.delete_face("d", ids[1])
+        before = g.get_person("d", "p")
+    with EdgeGallery(tmp_path, "m", DIM) as g:
+        assert g.get_person("d", "p") == before
+        assert g.count("d") == 2
+        assert g.search("d", unit(1))[0].face.face_id == ids[0]
