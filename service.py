@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import bentoml
 import numpy as np
@@ -25,12 +26,16 @@ from models import store
 from models.detector import DetectedFace, DetectorConfig, FaceDetector
 from models.embedders import SPECS, load_embedder, resolve_model_id
 from models.imaging import ImageLimits
+from qdrant import open_gallery
 from settings import get_settings
 
 logger = logging.getLogger("faceserve")
 settings = get_settings()
 MODEL_ID = resolve_model_id(settings.embedding_model)
 SPEC = SPECS[MODEL_ID]
+Directory = Annotated[str, Field(description="Gallery (tenant) to work in.", examples=["office-berlin"])]
+PersonId = Annotated[str, Field(description="Your id for the person, unique within the directory.", examples=["emp-0042"])]
+Metadata = Annotated[dict[str, Any] | None, Field(description="Any JSON object, stored with the person (size-limited).")]
 ImageField = Annotated[
     str,
     Field(
@@ -86,14 +91,31 @@ class FaceService:
     embedder = bentoml.depends(Embedder)
 
     def __init__(self) -> None:
+        gallery = open_gallery(
+            url=settings.qdrant_url,
+            api_key=settings.qdrant_api_key,
+            path=settings.gallery_path,
+            model_id=MODEL_ID,
+            dim=SPEC.dim,
+            max_metadata_bytes=settings.max_metadata_bytes,
+        )
         self.api = FaceApi(
             detect=remote_call(self.detector, "detect"),
             embed=remote_call(self.embedder, "embed"),
             spec=SPEC,
+            gallery=gallery,
             limits=ImageLimits(settings.max_image_bytes, settings.max_image_pixels),
             max_faces=settings.max_faces,
         )
-        logger.info("faceserve ready: model %s", MODEL_ID)
+        logger.info("faceserve: model %s, gallery %s (%s)", MODEL_ID, gallery.backend, gallery.collection)
+
+    def __is_ready__(self) -> bool:
+        return self.api.gallery.ready()
+
+    @bentoml.api
+    def info(self) -> schemas.ModelInfo:
+        """The embedding model in use, its threshold, and the gallery backend."""
+        return self.api.info()
 
     @bentoml.api
     @json_errors
@@ -122,6 +144,86 @@ class FaceService:
     ) -> schemas.VerifyResponse:
         """Whether the largest faces of two photos are the same person."""
         return await self.api.verify(image_a, image_b, threshold)
+
+    @bentoml.api
+    @json_errors
+    async def enroll(
+        self,
+        image: ImageField,
+        directory: Directory,
+        person_id: PersonId,
+        name: Annotated[str | None, Field(max_length=256)] = None,
+        metadata: Metadata = None,
+        request_id: Annotated[str | None, Field(max_length=128, description="Idempotency key for retries.")] = None,
+    ) -> schemas.EnrollResponse:
+        """Enrol the face in the photo as `person_id` (the largest face when there are several; 422 when none)."""
+        return await self.api.enroll(image, directory, person_id, name, metadata, request_id)
+
+    @bentoml.api(route="/enroll_batch")
+    @json_errors
+    async def enroll_batch(self, items: list[schemas.EnrollItem]) -> schemas.EnrollBatchResponse:
+        """Several enrolments in one call, each reported as succeeded or failed on its own."""
+        return await self.api.enroll_batch(items)
+
+    @bentoml.api
+    @json_errors
+    async def recognize(
+        self,
+        image: ImageField,
+        directory: Directory,
+        threshold: Annotated[float | None, Field(ge=-1, le=1, description="Cosine similarity to accept a match.")] = None,
+        top_k: Annotated[int | None, Field(ge=1, le=100, description="Nearest faces considered.")] = None,
+        max_faces: Annotated[int | None, Field(ge=1)] = None,
+    ) -> schemas.RecognizeResponse:
+        """Every face in the photo with its best match in the directory, or unknown."""
+        return await self.api.recognize(image, directory, threshold, top_k, max_faces)
+
+    @bentoml.api(route="/persons/list")
+    @json_errors
+    async def list_persons(
+        self,
+        directory: Directory,
+        limit: Annotated[int, Field(ge=1, le=500)] = 50,
+        offset: Annotated[int, Field(ge=0)] = 0,
+    ) -> schemas.PersonPage:
+        """Persons in a directory with their face counts, by person_id, a page at a time."""
+        return await self.api.list_persons(directory, limit, offset)
+
+    @bentoml.api(route="/persons/get")
+    @json_errors
+    async def get_person(self, directory: Directory, person_id: PersonId) -> schemas.Person:
+        """One person with the ids of their enrolled faces (404 when absent)."""
+        return await self.api.get_person(directory, person_id)
+
+    @bentoml.api(route="/persons/update")
+    @json_errors
+    async def update_person(
+        self,
+        directory: Directory,
+        person_id: PersonId,
+        name: Annotated[str | None, Field(max_length=256)] = None,
+        metadata: Metadata = None,
+    ) -> schemas.Person:
+        """Rename a person and/or replace their metadata (404 when absent)."""
+        return await self.api.update_person(directory, person_id, name, metadata)
+
+    @bentoml.api(route="/persons/delete")
+    @json_errors
+    async def delete_person(self, directory: Directory, person_id: PersonId) -> schemas.Deleted:
+        """Delete every face of a person; deleting an absent person deletes 0."""
+        return await self.api.delete_person(directory, person_id)
+
+    @bentoml.api(route="/faces/delete")
+    @json_errors
+    async def delete_face(self, directory: Directory, face_id: str) -> schemas.Deleted:
+        """Delete one enrolled face."""
+        return await self.api.delete_face(directory, face_id)
+
+    @bentoml.api(route="/directories/delete")
+    @json_errors
+    async def delete_directory(self, directory: Directory) -> schemas.Deleted:
+        """Delete every person and face of a directory."""
+        return await self.api.delete_directory(directory)
 
 
 FaceService.add_asgi_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)

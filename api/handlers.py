@@ -10,20 +10,29 @@ accepting requests and feeding the batchers.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 import numpy as np
 
 from api import schemas
-from api.errors import ApiError, no_face
+from api.errors import ApiError, no_face, not_found
 from api.inputs import image_bytes
 from models.alignment import align_many
 from models.detector import DetectedFace
 from models.embedders import EmbedderSpec
 from models.imaging import ImageError, ImageLimits, decode_image
+from qdrant import Gallery, InvalidInput, NewFace, PersonMatch, StoredFace
+from qdrant.base import check_directory, check_person_id
+
+# Face ids derived from a client's request id make a retried enrolment overwrite, not duplicate.
+REQUEST_ID_NAMESPACE = uuid.UUID("0e6c1a52-2a55-4c41-9d83-4f8f7b0c3c11")
+MAX_BATCH_ITEMS = 64
 
 DetectFn = Callable[[list[np.ndarray]], Awaitable[list[list[DetectedFace]]]]
 EmbedFn = Callable[[np.ndarray], Awaitable[np.ndarray]]
@@ -54,12 +63,14 @@ class FaceApi:
         detect: DetectFn,
         embed: EmbedFn,
         spec: EmbedderSpec,
+        gallery: Gallery,
         limits: ImageLimits,
         max_faces: int,
     ) -> None:
         self._detect = detect
         self._embed = embed
         self.spec = spec
+        self.gallery = gallery
         self.limits = limits
         self.max_faces = max_faces
 
@@ -116,8 +127,9 @@ class FaceApi:
     async def verify(self, image_a: str, image_b: str, threshold: float | None) -> schemas.VerifyResponse:
         """Largest face of each image; a missing face is a 422 naming the image."""
         threshold = self.threshold(threshold)
-        a, b = await self.analyse(image_a, field="image_a", max_faces=1), await self.analyse(
-            image_b, field="image_b", max_faces=1
+        # concurrently, so both photos ride the same detector and embedder batches
+        a, b = await asyncio.gather(
+            self.analyse(image_a, field="image_a", max_faces=1), self.analyse(image_b, field="image_b", max_faces=1)
         )
         for found, field in ((a, "image_a"), (b, "image_b")):
             if not found.faces:
@@ -139,3 +151,180 @@ class FaceApi:
         if not -1.0 <= requested <= 1.0:
             raise ApiError(400, "invalid_parameter", "threshold is a cosine similarity between -1 and 1.")
         return requested
+
+    async def _gallery(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a gallery call in a thread; its validation errors are the client's (400)."""
+        try:
+            return await anyio.to_thread.run_sync(lambda: call(*args, **kwargs))
+        except InvalidInput as exc:
+            raise ApiError(400, exc.code, exc.message) from exc
+
+    @staticmethod
+    def _validated(directory: str, person_id: str | None = None) -> None:
+        """Reject bad ids before spending a detection on the request."""
+        try:
+            check_directory(directory)
+            if person_id is not None:
+                check_person_id(person_id)
+        except InvalidInput as exc:
+            raise ApiError(400, exc.code, exc.message) from exc
+
+    async def enroll(
+        self,
+        image: str,
+        directory: str,
+        person_id: str,
+        name: str | None,
+        metadata: dict[str, Any] | None,
+        request_id: str | None,
+    ) -> schemas.EnrollResponse:
+        """One face per call: with several in the photo the largest is enrolled and the response says so."""
+        self._validated(directory, person_id)
+        found = await self.analyse(image)
+        if not found.faces:
+            raise no_face()
+        face_id = None
+        if request_id is not None:
+            face_id = str(uuid.uuid5(REQUEST_ID_NAMESPACE, "\x00".join((directory, person_id, request_id))))
+        new = NewFace(found.vectors[0], found.faces[0].box, found.faces[0].score, found.image.sha256, face_id)
+        (stored_id,) = await self._gallery(self.gallery.add_faces, directory, person_id, [new], name, metadata)
+        return schemas.EnrollResponse(
+            directory=directory,
+            person_id=person_id,
+            face_id=stored_id,
+            face=schemas.Face.of(found.faces[0]),
+            faces_detected=len(found.faces),
+            largest_selected=len(found.faces) > 1,
+            model=self.spec.model_id,
+        )
+
+    async def enroll_batch(self, items: list[schemas.EnrollItem]) -> schemas.EnrollBatchResponse:
+        """Items run concurrently, so their faces share detector and embedder batches; each succeeds or fails alone."""
+        if not 1 <= len(items) <= MAX_BATCH_ITEMS:
+            raise ApiError(400, "invalid_batch", f"send between 1 and {MAX_BATCH_ITEMS} items.")
+
+        async def one(index: int, item: schemas.EnrollItem) -> schemas.EnrollItemResult:
+            try:
+                result = await self.enroll(
+                    item.image, item.directory, item.person_id, item.name, item.metadata, item.request_id
+                )
+            except ApiError as exc:
+                return schemas.EnrollItemResult(index=index, ok=False, error=schemas.ErrorBody(code=exc.code, message=exc.message))
+            return schemas.EnrollItemResult(index=index, ok=True, result=result)
+
+        results = await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
+        enrolled = sum(r.ok for r in results)
+        return schemas.EnrollBatchResponse(enrolled=enrolled, failed=len(results) - enrolled, results=list(results))
+
+    async def recognize(
+        self, image: str, directory: str, threshold: float | None, top_k: int | None, max_faces: int | None
+    ) -> schemas.RecognizeResponse:
+        """Every face, each matched against the directory; no index rebuild is ever needed after enrol or delete."""
+        self._validated(directory)
+        threshold = self.threshold(threshold)
+        top_k = self._top_k(top_k)
+        found = await self.analyse(image, max_faces=max_faces)
+        matches = await self._gallery(
+            lambda: [self.gallery.match_persons(directory, v, top_k) for v in found.vectors]
+        )
+        faces = []
+        for face, candidates in zip(found.faces, matches):
+            best = candidates[0] if candidates and candidates[0].similarity >= threshold else None
+            rest = candidates[1:] if best else candidates
+            faces.append(
+                schemas.RecognizedFace(
+                    **schemas.Face.of(face).model_dump(),
+                    known=best is not None,
+                    match=_candidate(best) if best else None,
+                    candidates=[_candidate(c) for c in rest],
+                )
+            )
+        return schemas.RecognizeResponse(
+            directory=directory, model=self.spec.model_id, threshold=threshold, image=found.image.size, faces=faces
+        )
+
+    @staticmethod
+    def _top_k(top_k: int | None) -> int:
+        if top_k is None:
+            return 10
+        if not 1 <= top_k <= 100:
+            raise ApiError(400, "invalid_parameter", "top_k must be between 1 and 100.")
+        return top_k
+
+    async def list_persons(self, directory: str, limit: int, offset: int) -> schemas.PersonPage:
+        if not 1 <= limit <= 500 or offset < 0:
+            raise ApiError(400, "invalid_parameter", "limit must be 1–500 and offset at least 0.")
+        page, next_offset = await self._gallery(self.gallery.list_persons, directory, limit, offset)
+        return schemas.PersonPage(
+            directory=directory,
+            persons=[
+                schemas.PersonSummary(person_id=p.person_id, name=p.name, metadata=p.metadata, face_count=p.face_count)
+                for p in page
+            ],
+            next_offset=next_offset,
+        )
+
+    async def get_person(self, directory: str, person_id: str) -> schemas.Person:
+        person = await self._gallery(self.gallery.get_person, directory, person_id)
+        return _person(directory, person_id, person)
+
+    async def update_person(
+        self, directory: str, person_id: str, name: str | None, metadata: dict[str, Any] | None
+    ) -> schemas.Person:
+        person = await self._gallery(self.gallery.update_person, directory, person_id, name, metadata)
+        return _person(directory, person_id, person)
+
+    async def delete_person(self, directory: str, person_id: str) -> schemas.Deleted:
+        return schemas.Deleted(deleted_faces=await self._gallery(self.gallery.delete_person, directory, person_id))
+
+    async def delete_face(self, directory: str, face_id: str) -> schemas.Deleted:
+        return schemas.Deleted(deleted_faces=await self._gallery(self.gallery.delete_face, directory, face_id))
+
+    async def delete_directory(self, directory: str) -> schemas.Deleted:
+        return schemas.Deleted(deleted_faces=await self._gallery(self.gallery.delete_directory, directory))
+
+    def info(self) -> schemas.ModelInfo:
+        return schemas.ModelInfo(
+            model=self.spec.model_id,
+            dim=self.spec.dim,
+            input_size=self.spec.geometry.size,
+            threshold=self.spec.threshold,
+            distance_threshold=round(self.spec.distance_threshold, 5),
+            gallery_backend=self.gallery.backend,
+            collection=self.gallery.collection,
+        )
+
+
+def _candidate(match: PersonMatch) -> schemas.Candidate:
+    return schemas.Candidate(
+        person_id=match.person_id,
+        name=match.name,
+        metadata=match.metadata,
+        similarity=round(match.similarity, 5),
+        distance=round(float(np.sqrt(max(0.0, 2.0 - 2.0 * match.similarity))), 5),
+        face_id=match.face_id,
+        matched_faces=match.matched_faces,
+    )
+
+
+def _person(directory: str, person_id: str, person) -> schemas.Person:
+    if person is None:
+        raise not_found(f"person '{person_id}' in directory '{directory}'")
+    return schemas.Person(
+        directory=directory,
+        person_id=person.person_id,
+        name=person.name,
+        metadata=person.metadata,
+        faces=[_stored_face(f) for f in person.faces],
+    )
+
+
+def _stored_face(face: StoredFace) -> schemas.StoredFaceOut:
+    x1, y1, x2, y2 = face.box
+    return schemas.StoredFaceOut(
+        face_id=face.face_id,
+        created_at=face.created_at,
+        box=schemas.Box(x1=x1, y1=y1, x2=x2, y2=y2),
+        score=face.score,
+        source_sha256=face.source_sha256,
+    )
