@@ -14,8 +14,10 @@ $(VENV)/.installed: requirements.txt requirements-test.txt
 setup: $(VENV)/.installed
 	$(PY) scripts/import_models.py
 
+# Local development: API keys are switched OFF here, explicitly. Never expose this to a network;
+# production sets FACESERVE_API_KEYS_FILE (see README, "Security and limits").
 serve: setup
-	$(VENV)/bin/bentoml serve . --port $(PORT)
+	FACESERVE_AUTH=$${FACESERVE_AUTH:-disabled} $(VENV)/bin/bentoml serve . --port $(PORT)
 
 test: setup
 	$(PY) -m pytest

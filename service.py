@@ -18,6 +18,7 @@ from pydantic import Field
 from typing_extensions import Annotated
 
 from api import schemas
+from api.auth import Authorizer, load_keys
 from api.errors import json_errors
 from api.handlers import FaceApi
 from api.middleware import BodyLimitMiddleware, MultipartToJson, RetryAfterMiddleware
@@ -34,8 +35,12 @@ settings = get_settings()
 MODEL_ID = resolve_model_id(settings.embedding_model)
 SPEC = SPECS[MODEL_ID]
 Directory = Annotated[str, Field(description="Gallery (tenant) to work in.", examples=["office-berlin"])]
-PersonId = Annotated[str, Field(description="Your id for the person, unique within the directory.", examples=["emp-0042"])]
-Metadata = Annotated[dict[str, Any] | None, Field(description="Any JSON object, stored with the person (size-limited).")]
+PersonId = Annotated[
+    str, Field(description="Your id for the person, unique within the directory.", examples=["emp-0042"])
+]
+Metadata = Annotated[
+    dict[str, Any] | None, Field(description="Any JSON object, stored with the person (size-limited).")
+]
 ImageField = Annotated[
     str,
     Field(
@@ -60,7 +65,9 @@ class Detector:
         )
         self.detector = FaceDetector(config, weights=Path(self.mtcnn.path_of(store.MTCNN.filename)))
 
-    @bentoml.api(batchable=True, max_batch_size=settings.detect_max_batch, max_latency_ms=settings.detect_max_latency_ms)
+    @bentoml.api(
+        batchable=True, max_batch_size=settings.detect_max_batch, max_latency_ms=settings.detect_max_latency_ms
+    )
     def detect(self, images: list[np.ndarray]) -> list[list[DetectedFace]]:
         return self.detector.detect(images)
 
@@ -104,10 +111,16 @@ class FaceService:
             embed=remote_call(self.embedder, "embed"),
             spec=SPEC,
             gallery=gallery,
+            auth=Authorizer(load_keys(settings.api_keys, settings.api_keys_file), settings.auth == "enabled"),
             limits=ImageLimits(settings.max_image_bytes, settings.max_image_pixels),
             max_faces=settings.max_faces,
         )
         logger.info("faceserve: model %s, gallery %s (%s)", MODEL_ID, gallery.backend, gallery.collection)
+        if settings.auth == "disabled":
+            logger.warning(
+                "API KEYS ARE DISABLED (FACESERVE_AUTH=disabled): anyone who can reach this port "
+                "can read and delete every directory. Local development only."
+            )
 
     def __is_ready__(self) -> bool:
         return self.api.gallery.ready()
@@ -121,34 +134,39 @@ class FaceService:
     @json_errors
     async def detect(
         self,
+        ctx: bentoml.Context,
         image: ImageField,
         min_confidence: Annotated[float | None, Field(ge=0, le=1)] = None,
         max_faces: Annotated[int | None, Field(ge=1)] = None,
     ) -> schemas.DetectResponse:
         """Every face in the photo: box, detection score and five landmarks, largest first."""
-        return await self.api.detect(image, min_confidence, max_faces)
+        return await self.api.detect(ctx.request.headers, image, min_confidence, max_faces)
 
     @bentoml.api
     @json_errors
-    async def embed(self, image: ImageField, max_faces: Annotated[int | None, Field(ge=1)] = None) -> schemas.EmbedResponse:
+    async def embed(
+        self, ctx: bentoml.Context, image: ImageField, max_faces: Annotated[int | None, Field(ge=1)] = None
+    ) -> schemas.EmbedResponse:
         """Every face with its embedding vector, for callers who keep their own store."""
-        return await self.api.embed(image, max_faces)
+        return await self.api.embed(ctx.request.headers, image, max_faces)
 
     @bentoml.api
     @json_errors
     async def verify(
         self,
+        ctx: bentoml.Context,
         image_a: ImageField,
         image_b: ImageField,
         threshold: Annotated[float | None, Field(ge=-1, le=1)] = None,
     ) -> schemas.VerifyResponse:
         """Whether the largest faces of two photos are the same person."""
-        return await self.api.verify(image_a, image_b, threshold)
+        return await self.api.verify(ctx.request.headers, image_a, image_b, threshold)
 
     @bentoml.api
     @json_errors
     async def enroll(
         self,
+        ctx: bentoml.Context,
         image: ImageField,
         directory: Directory,
         person_id: PersonId,
@@ -157,73 +175,78 @@ class FaceService:
         request_id: Annotated[str | None, Field(max_length=128, description="Idempotency key for retries.")] = None,
     ) -> schemas.EnrollResponse:
         """Enrol the face in the photo as `person_id` (the largest face when there are several; 422 when none)."""
-        return await self.api.enroll(image, directory, person_id, name, metadata, request_id)
+        return await self.api.enroll(ctx.request.headers, image, directory, person_id, name, metadata, request_id)
 
     @bentoml.api(route="/enroll_batch")
     @json_errors
-    async def enroll_batch(self, items: list[schemas.EnrollItem]) -> schemas.EnrollBatchResponse:
+    async def enroll_batch(self, ctx: bentoml.Context, items: list[schemas.EnrollItem]) -> schemas.EnrollBatchResponse:
         """Several enrolments in one call, each reported as succeeded or failed on its own."""
-        return await self.api.enroll_batch(items)
+        return await self.api.enroll_batch(ctx.request.headers, items)
 
     @bentoml.api
     @json_errors
     async def recognize(
         self,
+        ctx: bentoml.Context,
         image: ImageField,
         directory: Directory,
-        threshold: Annotated[float | None, Field(ge=-1, le=1, description="Cosine similarity to accept a match.")] = None,
+        threshold: Annotated[
+            float | None, Field(ge=-1, le=1, description="Cosine similarity to accept a match.")
+        ] = None,
         top_k: Annotated[int | None, Field(ge=1, le=100, description="Nearest faces considered.")] = None,
         max_faces: Annotated[int | None, Field(ge=1)] = None,
     ) -> schemas.RecognizeResponse:
         """Every face in the photo with its best match in the directory, or unknown."""
-        return await self.api.recognize(image, directory, threshold, top_k, max_faces)
+        return await self.api.recognize(ctx.request.headers, image, directory, threshold, top_k, max_faces)
 
     @bentoml.api(route="/persons/list")
     @json_errors
     async def list_persons(
         self,
+        ctx: bentoml.Context,
         directory: Directory,
         limit: Annotated[int, Field(ge=1, le=500)] = 50,
         offset: Annotated[int, Field(ge=0)] = 0,
     ) -> schemas.PersonPage:
         """Persons in a directory with their face counts, by person_id, a page at a time."""
-        return await self.api.list_persons(directory, limit, offset)
+        return await self.api.list_persons(ctx.request.headers, directory, limit, offset)
 
     @bentoml.api(route="/persons/get")
     @json_errors
-    async def get_person(self, directory: Directory, person_id: PersonId) -> schemas.Person:
+    async def get_person(self, ctx: bentoml.Context, directory: Directory, person_id: PersonId) -> schemas.Person:
         """One person with the ids of their enrolled faces (404 when absent)."""
-        return await self.api.get_person(directory, person_id)
+        return await self.api.get_person(ctx.request.headers, directory, person_id)
 
     @bentoml.api(route="/persons/update")
     @json_errors
     async def update_person(
         self,
+        ctx: bentoml.Context,
         directory: Directory,
         person_id: PersonId,
         name: Annotated[str | None, Field(max_length=256)] = None,
         metadata: Metadata = None,
     ) -> schemas.Person:
         """Rename a person and/or replace their metadata (404 when absent)."""
-        return await self.api.update_person(directory, person_id, name, metadata)
+        return await self.api.update_person(ctx.request.headers, directory, person_id, name, metadata)
 
     @bentoml.api(route="/persons/delete")
     @json_errors
-    async def delete_person(self, directory: Directory, person_id: PersonId) -> schemas.Deleted:
+    async def delete_person(self, ctx: bentoml.Context, directory: Directory, person_id: PersonId) -> schemas.Deleted:
         """Delete every face of a person; deleting an absent person deletes 0."""
-        return await self.api.delete_person(directory, person_id)
+        return await self.api.delete_person(ctx.request.headers, directory, person_id)
 
     @bentoml.api(route="/faces/delete")
     @json_errors
-    async def delete_face(self, directory: Directory, face_id: str) -> schemas.Deleted:
+    async def delete_face(self, ctx: bentoml.Context, directory: Directory, face_id: str) -> schemas.Deleted:
         """Delete one enrolled face."""
-        return await self.api.delete_face(directory, face_id)
+        return await self.api.delete_face(ctx.request.headers, directory, face_id)
 
     @bentoml.api(route="/directories/delete")
     @json_errors
-    async def delete_directory(self, directory: Directory) -> schemas.Deleted:
+    async def delete_directory(self, ctx: bentoml.Context, directory: Directory) -> schemas.Deleted:
         """Delete every person and face of a directory."""
-        return await self.api.delete_directory(directory)
+        return await self.api.delete_directory(ctx.request.headers, directory)
 
 
 FaceService.add_asgi_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)

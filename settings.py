@@ -36,11 +36,19 @@ class Settings(BaseSettings):
     max_metadata_bytes: int = Field(4096, ge=0, description="Largest JSON metadata stored per person.")
 
     request_timeout_s: int = Field(60, ge=1, description="Per-request timeout of every service.")
-    max_concurrency: int = Field(64, ge=1, description="Requests in flight before the API answers 429 with Retry-After.")
+    max_concurrency: int = Field(
+        64, ge=1, description="Requests in flight before the API answers 429 with Retry-After."
+    )
     detect_max_batch: int = Field(8, ge=2, description="Largest adaptive batch of images MTCNN runs at once.")
     detect_max_latency_ms: int = Field(5000, ge=100, description="Longest a detection batch may queue and run.")
     embed_max_batch: int = Field(64, ge=2, description="Largest adaptive batch of face chips the embedder runs.")
     embed_max_latency_ms: int = Field(5000, ge=100, description="Longest an embedding batch may queue and run.")
+
+    auth: Literal["enabled", "disabled"] = Field(
+        "enabled", description="API keys are required unless this is 'disabled' (local development only)."
+    )
+    api_keys_file: Path | None = Field(None, description="JSON list of hashed, directory-scoped API keys.")
+    api_keys: str | None = Field(None, description="The same JSON as api_keys_file, inline.")
 
     gallery_path: Path = Field(Path("var/gallery"), description="Qdrant Edge data folder when QDRANT_URL is unset.")
     qdrant_url: str | None = Field(

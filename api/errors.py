@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 
+from starlette.responses import JSONResponse
+
 from models.imaging import ImageError
 
 
@@ -40,15 +42,20 @@ def json_errors(handler):
 
     BentoML answers any other exception with a 500 and its own body, so
     every client mistake must surface as ApiError; functools.wraps keeps the
-    signature BentoML reads the request schema from.
+    signature BentoML reads the request schema from. When the endpoint takes
+    BentoML's `ctx`, BentoML copies ctx's status and headers onto whatever
+    the endpoint returns, so they are set there too.
     """
-    from starlette.responses import JSONResponse
 
     @functools.wraps(handler)
     async def wrapper(*args, **kwargs):
         try:
             return await handler(*args, **kwargs)
         except ApiError as exc:
+            ctx = kwargs.get("ctx")
+            if ctx is not None:
+                ctx.response.status_code = exc.status
+                ctx.response.metadata.update(exc.headers)
             return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     return wrapper

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ import anyio
 import numpy as np
 
 from api import schemas
+from api.auth import Authorizer
 from api.errors import ApiError, no_face, not_found
 from api.inputs import image_bytes
 from models.alignment import align_many
@@ -34,6 +35,7 @@ from qdrant.base import check_directory, check_person_id
 REQUEST_ID_NAMESPACE = uuid.UUID("0e6c1a52-2a55-4c41-9d83-4f8f7b0c3c11")
 MAX_BATCH_ITEMS = 64
 
+Headers = Mapping[str, str]
 DetectFn = Callable[[list[np.ndarray]], Awaitable[list[list[DetectedFace]]]]
 EmbedFn = Callable[[np.ndarray], Awaitable[np.ndarray]]
 
@@ -64,6 +66,7 @@ class FaceApi:
         embed: EmbedFn,
         spec: EmbedderSpec,
         gallery: Gallery,
+        auth: Authorizer,
         limits: ImageLimits,
         max_faces: int,
     ) -> None:
@@ -71,6 +74,7 @@ class FaceApi:
         self._embed = embed
         self.spec = spec
         self.gallery = gallery
+        self.auth = auth
         self.limits = limits
         self.max_faces = max_faces
 
@@ -108,11 +112,15 @@ class FaceApi:
         )
         return Analysed(image, faces, await self._embed(chips))
 
-    async def detect(self, image: str, min_confidence: float | None, max_faces: int | None) -> schemas.DetectResponse:
+    async def detect(
+        self, headers: Headers, image: str, min_confidence: float | None, max_faces: int | None
+    ) -> schemas.DetectResponse:
+        self.auth.check(headers, [None], "read")
         found = await self.analyse(image, max_faces=max_faces, min_confidence=min_confidence, embed=False)
         return schemas.DetectResponse(image=found.image.size, faces=[schemas.Face.of(f) for f in found.faces])
 
-    async def embed(self, image: str, max_faces: int | None) -> schemas.EmbedResponse:
+    async def embed(self, headers: Headers, image: str, max_faces: int | None) -> schemas.EmbedResponse:
+        self.auth.check(headers, [None], "read")
         found = await self.analyse(image, max_faces=max_faces)
         return schemas.EmbedResponse(
             model=self.spec.model_id,
@@ -124,8 +132,11 @@ class FaceApi:
             ],
         )
 
-    async def verify(self, image_a: str, image_b: str, threshold: float | None) -> schemas.VerifyResponse:
+    async def verify(
+        self, headers: Headers, image_a: str, image_b: str, threshold: float | None
+    ) -> schemas.VerifyResponse:
         """Largest face of each image; a missing face is a 422 naming the image."""
+        self.auth.check(headers, [None], "read")
         threshold = self.threshold(threshold)
         # concurrently, so both photos ride the same detector and embedder batches
         a, b = await asyncio.gather(
@@ -171,6 +182,7 @@ class FaceApi:
 
     async def enroll(
         self,
+        headers: Headers,
         image: str,
         directory: str,
         person_id: str,
@@ -180,6 +192,7 @@ class FaceApi:
     ) -> schemas.EnrollResponse:
         """One face per call: with several in the photo the largest is enrolled and the response says so."""
         self._validated(directory, person_id)
+        self.auth.check(headers, [directory], "write")
         found = await self.analyse(image)
         if not found.faces:
             raise no_face()
@@ -198,18 +211,24 @@ class FaceApi:
             model=self.spec.model_id,
         )
 
-    async def enroll_batch(self, items: list[schemas.EnrollItem]) -> schemas.EnrollBatchResponse:
-        """Items run concurrently, so their faces share detector and embedder batches; each succeeds or fails alone."""
+    async def enroll_batch(self, headers: Headers, items: list[schemas.EnrollItem]) -> schemas.EnrollBatchResponse:
+        """Items run concurrently, so their faces share detector and embedder batches; each succeeds or fails alone.
+
+        The key must be allowed to write to every directory named, or nothing runs.
+        """
         if not 1 <= len(items) <= MAX_BATCH_ITEMS:
             raise ApiError(400, "invalid_batch", f"send between 1 and {MAX_BATCH_ITEMS} items.")
+        self.auth.check(headers, sorted({item.directory for item in items}), "write")
 
         async def one(index: int, item: schemas.EnrollItem) -> schemas.EnrollItemResult:
             try:
                 result = await self.enroll(
-                    item.image, item.directory, item.person_id, item.name, item.metadata, item.request_id
+                    headers, item.image, item.directory, item.person_id, item.name, item.metadata, item.request_id
                 )
             except ApiError as exc:
-                return schemas.EnrollItemResult(index=index, ok=False, error=schemas.ErrorBody(code=exc.code, message=exc.message))
+                return schemas.EnrollItemResult(
+                    index=index, ok=False, error=schemas.ErrorBody(code=exc.code, message=exc.message)
+                )
             return schemas.EnrollItemResult(index=index, ok=True, result=result)
 
         results = await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
@@ -217,16 +236,21 @@ class FaceApi:
         return schemas.EnrollBatchResponse(enrolled=enrolled, failed=len(results) - enrolled, results=list(results))
 
     async def recognize(
-        self, image: str, directory: str, threshold: float | None, top_k: int | None, max_faces: int | None
+        self,
+        headers: Headers,
+        image: str,
+        directory: str,
+        threshold: float | None,
+        top_k: int | None,
+        max_faces: int | None,
     ) -> schemas.RecognizeResponse:
         """Every face, each matched against the directory; no index rebuild is ever needed after enrol or delete."""
         self._validated(directory)
+        self.auth.check(headers, [directory], "read")
         threshold = self.threshold(threshold)
         top_k = self._top_k(top_k)
         found = await self.analyse(image, max_faces=max_faces)
-        matches = await self._gallery(
-            lambda: [self.gallery.match_persons(directory, v, top_k) for v in found.vectors]
-        )
+        matches = await self._gallery(lambda: [self.gallery.match_persons(directory, v, top_k) for v in found.vectors])
         faces = []
         for face, candidates in zip(found.faces, matches):
             best = candidates[0] if candidates and candidates[0].similarity >= threshold else None
@@ -251,7 +275,8 @@ class FaceApi:
             raise ApiError(400, "invalid_parameter", "top_k must be between 1 and 100.")
         return top_k
 
-    async def list_persons(self, directory: str, limit: int, offset: int) -> schemas.PersonPage:
+    async def list_persons(self, headers: Headers, directory: str, limit: int, offset: int) -> schemas.PersonPage:
+        self.auth.check(headers, [directory], "read")
         if not 1 <= limit <= 500 or offset < 0:
             raise ApiError(400, "invalid_parameter", "limit must be 1–500 and offset at least 0.")
         page, next_offset = await self._gallery(self.gallery.list_persons, directory, limit, offset)
@@ -264,23 +289,28 @@ class FaceApi:
             next_offset=next_offset,
         )
 
-    async def get_person(self, directory: str, person_id: str) -> schemas.Person:
+    async def get_person(self, headers: Headers, directory: str, person_id: str) -> schemas.Person:
+        self.auth.check(headers, [directory], "read")
         person = await self._gallery(self.gallery.get_person, directory, person_id)
         return _person(directory, person_id, person)
 
     async def update_person(
-        self, directory: str, person_id: str, name: str | None, metadata: dict[str, Any] | None
+        self, headers: Headers, directory: str, person_id: str, name: str | None, metadata: dict[str, Any] | None
     ) -> schemas.Person:
+        self.auth.check(headers, [directory], "write")
         person = await self._gallery(self.gallery.update_person, directory, person_id, name, metadata)
         return _person(directory, person_id, person)
 
-    async def delete_person(self, directory: str, person_id: str) -> schemas.Deleted:
+    async def delete_person(self, headers: Headers, directory: str, person_id: str) -> schemas.Deleted:
+        self.auth.check(headers, [directory], "write")
         return schemas.Deleted(deleted_faces=await self._gallery(self.gallery.delete_person, directory, person_id))
 
-    async def delete_face(self, directory: str, face_id: str) -> schemas.Deleted:
+    async def delete_face(self, headers: Headers, directory: str, face_id: str) -> schemas.Deleted:
+        self.auth.check(headers, [directory], "write")
         return schemas.Deleted(deleted_faces=await self._gallery(self.gallery.delete_face, directory, face_id))
 
-    async def delete_directory(self, directory: str) -> schemas.Deleted:
+    async def delete_directory(self, headers: Headers, directory: str) -> schemas.Deleted:
+        self.auth.check(headers, [directory], "write")
         return schemas.Deleted(deleted_faces=await self._gallery(self.gallery.delete_directory, directory))
 
     def info(self) -> schemas.ModelInfo:

@@ -10,7 +10,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-def _error(status: int, code: str, message: str, extra_headers: list[tuple[bytes, bytes]] = ()) -> tuple[Message, Message]:
+def _error(
+    status: int, code: str, message: str, extra_headers: list[tuple[bytes, bytes]] = ()
+) -> tuple[Message, Message]:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra_headers]
     return (
@@ -60,7 +62,9 @@ class BodyLimitMiddleware:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        for message in _error(413, "request_too_large", f"The request body is over the limit of {self.max_bytes} bytes."):
+        for message in _error(
+            413, "request_too_large", f"The request body is over the limit of {self.max_bytes} bytes."
+        ):
             await send(message)
 
 

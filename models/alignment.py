@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-
 # Eyes and mouth corners, not the nose tip: the tip swings sideways as the
 # head turns and drags a least-squares fit with it (dlib fits its own chips
 # to the nose base for the same reason). On ../shared/faces fitting these

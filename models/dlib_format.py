@@ -240,7 +240,7 @@ def _fc(reader: _Reader) -> Fc:
     inputs = reader.non_negative("fc inputs")
     params = reader.tensor()
     weight_shape = reader.alias()
-    bias_shape = reader.alias()
+    reader.alias()  # the bias alias; whether a bias exists is bias_mode's to say
     bias_mode = reader.integer()
     _multipliers(reader)
     if weight_shape[:2] != (inputs, outputs) or bias_mode not in (0, 1):

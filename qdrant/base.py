@@ -42,9 +42,7 @@ def _check_identifier(kind: str, value: str) -> str:
     if len(value) > MAX_ID_LENGTH:
         raise InvalidInput(f"invalid_{kind}", f"{kind} is longer than {MAX_ID_LENGTH} characters.")
     if value != value.strip() or any(unicodedata.category(c).startswith("C") for c in value):
-        raise InvalidInput(
-            f"invalid_{kind}", f"{kind} must not contain control characters or leading/trailing spaces."
-        )
+        raise InvalidInput(f"invalid_{kind}", f"{kind} must not contain control characters or leading/trailing spaces.")
     return value
 
 
@@ -60,7 +58,9 @@ def check_name(value: str | None) -> str | None:
     if value is None:
         return None
     if len(value) > MAX_NAME_LENGTH or any(unicodedata.category(c) == "Cc" for c in value):
-        raise InvalidInput("invalid_name", f"name must be at most {MAX_NAME_LENGTH} characters without control characters.")
+        raise InvalidInput(
+            "invalid_name", f"name must be at most {MAX_NAME_LENGTH} characters without control characters."
+        )
     return value
 
 
@@ -202,7 +202,9 @@ class Gallery(ABC):
         """Store all points or none."""
 
     @abstractmethod
-    def _search(self, scope: Scope, vector: list[float], limit: int, min_similarity: float | None) -> list[tuple[dict, float]]:
+    def _search(
+        self, scope: Scope, vector: list[float], limit: int, min_similarity: float | None
+    ) -> list[tuple[dict, float]]:
         """Payloads and cosine similarities of the nearest faces in scope, best first."""
 
     @abstractmethod
@@ -277,11 +279,15 @@ class Gallery(ABC):
                 for face, vector, face_id in zip(faces, vectors, (f.face_id or str(uuid.uuid4()) for f in faces))
             ]
             self._upsert(points)
-            if existing and (existing[0].get("name") != name or (existing[0].get("metadata") or {}) != (metadata or {})):
+            if existing and (
+                existing[0].get("name") != name or (existing[0].get("metadata") or {}) != (metadata or {})
+            ):
                 self._set_payload(scope, {"name": name, "metadata": metadata or {}})
         return [p.id for p in points]
 
-    def search(self, directory: str, vector: np.ndarray, limit: int = 10, min_similarity: float | None = None) -> list[Hit]:
+    def search(
+        self, directory: str, vector: np.ndarray, limit: int = 10, min_similarity: float | None = None
+    ) -> list[Hit]:
         scope = Scope(check_directory(directory))
         query = np.asarray(vector, dtype=np.float32).ravel().tolist()
         found = self._search(scope, query, max(1, limit), min_similarity)

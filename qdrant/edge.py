@@ -53,7 +53,9 @@ class EdgeGallery(Gallery):
     def _upsert(self, points: Sequence[Point]) -> None:
         self._write(qe.UpdateOperation.upsert_points([qe.Point(p.id, p.vector, p.payload) for p in points]))
 
-    def _search(self, scope: Scope, vector: list[float], limit: int, min_similarity: float | None) -> list[tuple[dict, float]]:
+    def _search(
+        self, scope: Scope, vector: list[float], limit: int, min_similarity: float | None
+    ) -> list[tuple[dict, float]]:
         request = qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest(vector),

@@ -66,7 +66,9 @@ class ServerGallery(Gallery):
             wait=True,
         )
 
-    def _search(self, scope: Scope, vector: list[float], limit: int, min_similarity: float | None) -> list[tuple[dict, float]]:
+    def _search(
+        self, scope: Scope, vector: list[float], limit: int, min_similarity: float | None
+    ) -> list[tuple[dict, float]]:
         response = self._client.query_points(
             self.collection,
             query=vector,
@@ -87,7 +89,9 @@ class ServerGallery(Gallery):
         return self._client.count(self.collection, count_filter=_filter(scope), exact=True).count
 
     def _person_counts(self, scope: Scope, limit: int) -> dict[str, int]:
-        response = self._client.facet(self.collection, "person_id", facet_filter=_filter(scope), limit=limit, exact=True)
+        response = self._client.facet(
+            self.collection, "person_id", facet_filter=_filter(scope), limit=limit, exact=True
+        )
         return {str(hit.value): int(hit.count) for hit in response.hits}
 
     def _set_payload(self, scope: Scope, payload: dict[str, Any]) -> None:

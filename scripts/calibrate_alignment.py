@@ -54,6 +54,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import dlib
+
     from scripts.dlib_reference import DlibReference
 
     reference = DlibReference()

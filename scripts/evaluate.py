@@ -69,11 +69,16 @@ def evaluate_model(model_id: str, detector: FaceDetector, faces_dir: Path) -> No
     no_face = [r for r in rows if vectors[r.a] is None or vectors[r.b] is None]
     spec = embedder.spec
     print(f"\n== {model_id} ({spec.dim}-d, cosine threshold {spec.threshold}, distance {spec.distance_threshold:.3f})")
-    print(f"pairs: {len(rows)}  evaluated: {len(rows) - len(no_face)}  with a photo where no face was found: {len(no_face)}")
+    print(
+        f"pairs: {len(rows)}  evaluated: {len(rows) - len(no_face)}  with a photo where no face was found: {len(no_face)}"
+    )
     for path in sorted(p for p, v in vectors.items() if v is None):
         reason = f"unreadable ({unreadable[path]})" if path in unreadable else "no face"
         print(f"  {reason}: {path.relative_to(faces_dir)}")
-    for label, keep in (("all pairs", lambda r: True), ("excluding SAME_PHOTO", lambda r: "SAME_PHOTO" not in r.evidence)):
+    for label, keep in (
+        ("all pairs", lambda r: True),
+        ("excluding SAME_PHOTO", lambda r: "SAME_PHOTO" not in r.evidence),
+    ):
         scored = [r for r in rows if r not in no_face and keep(r)]
         dist = np.array([np.linalg.norm(vectors[r.a] - vectors[r.b]) for r in scored])
         same_mask = np.array([r.same for r in scored])

@@ -54,7 +54,10 @@ def single_face_photos(faces_dir: Path = FACES_DIR) -> list[Path]:
     return [
         p.path
         for p in manifest(faces_dir)
-        if p.faces_expected == 1 and p.identity and ";" not in p.identity and "cropped" not in str(p.path)
+        if p.faces_expected == 1
+        and p.identity
+        and ";" not in p.identity
+        and "cropped" not in str(p.path)
         and "aligned" not in str(p.path)
         and p.path.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp")
     ]

@@ -23,7 +23,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models import store  # noqa: E402
-from models.dlib_format import parse_file, weights_path as dlib_weights_path  # noqa: E402
+from models.dlib_format import parse_file  # noqa: E402
+from models.dlib_format import weights_path as dlib_weights_path
 
 RELEASES = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/"
 RELEASE_FILES = {
@@ -41,7 +42,9 @@ def import_mtcnn(workdir: Path) -> None:
     import facenet_pytorch
 
     data = Path(facenet_pytorch.__file__).parent / "data"
-    state = {net: torch.load(data / f"{net}.pt", map_location="cpu", weights_only=True) for net in ("pnet", "rnet", "onet")}
+    state = {
+        net: torch.load(data / f"{net}.pt", map_location="cpu", weights_only=True) for net in ("pnet", "rnet", "onet")
+    }
     combined = workdir / store.MTCNN.filename
     torch.save(state, combined)
     _report(store.MTCNN, *store.save(store.MTCNN, combined))

@@ -48,9 +48,13 @@ def dlib_chip(dlib_reference: DlibReference) -> Callable[[Path], np.ndarray]:
 @pytest.fixture(scope="session")
 def service_url(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path):
     """One real `bentoml serve` for the session, on a free loopback port with a fresh Edge gallery."""
-    from server import running_service
+    from server import keys_json, running_service
 
     work = tmp_path_factory.mktemp("service")
-    env = {"FACESERVE_GALLERY_PATH": str(work / "gallery")}
+    env = {
+        "FACESERVE_GALLERY_PATH": str(work / "gallery"),
+        "FACESERVE_AUTH": "enabled",
+        "FACESERVE_API_KEYS": keys_json(),
+    }
     with running_service(env, work / "serve.log") as url:
         yield url

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -14,6 +16,29 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Fresh keys per test session: (directories, access) for each.
+KEY_SCOPES = {
+    "admin": (["*"], "write"),
+    "reader-a": (["tenant-a"], "read"),
+    "writer-b": (["tenant-b"], "write"),
+}
+KEYS = {name: secrets.token_urlsafe(32) for name in KEY_SCOPES}
+
+
+def keys_json() -> str:
+    from api.auth import ApiKey, hash_key
+
+    return json.dumps(
+        [
+            ApiKey(name=name, sha256=hash_key(KEYS[name]), directories=dirs, access=access).model_dump()
+            for name, (dirs, access) in KEY_SCOPES.items()
+        ]
+    )
+
+
+def auth(name: str = "admin") -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEYS[name]}"}
 
 
 def free_port() -> int:

@@ -26,7 +26,9 @@ def make_gallery(kind: str, tmp_path, model_id: str = "test-model"):
     if not url:
         pytest.skip("QDRANT_URL is not set: no Qdrant server to test against")
     # a fresh model id gives a fresh collection on the shared server
-    return ServerGallery(f"t{uuid.uuid4().hex[:8]}", DIM, url=url, api_key=os.environ.get("QDRANT_API_KEY"), max_metadata_bytes=256)
+    return ServerGallery(
+        f"t{uuid.uuid4().hex[:8]}", DIM, url=url, api_key=os.environ.get("QDRANT_API_KEY"), max_metadata_bytes=256
+    )
 
 
 @pytest.fixture(params=BACKENDS)

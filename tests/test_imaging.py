@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
-import zlib
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -77,6 +77,7 @@ def test_rgba_file_from_shared_set():
 
 def bomb_png(width: int, height: int) -> bytes:
     """A valid greyscale PNG header claiming width×height with a tiny compressed body."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 

@@ -15,7 +15,9 @@ BIN = Path(sys.executable).parent
 
 def test_bentoml_build_packs_service_and_models(tmp_path):
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
-    imported = subprocess.run([sys.executable, "scripts/import_models.py"], cwd=ROOT, env=env, capture_output=True, text=True)
+    imported = subprocess.run(
+        [sys.executable, "scripts/import_models.py"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert imported.returncode == 0, imported.stderr
     assert "dlib-resnet" in imported.stdout and "skipped" in imported.stdout  # FaceNet weights are not offline
     built = subprocess.run(

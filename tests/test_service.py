@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from scripts.faces_data import FACES_DIR
+from server import auth
 
 JOHNS = FACES_DIR / "dlib/examples/johns"
 KNN = FACES_DIR / "face_recognition/examples/knn_examples"
@@ -20,8 +21,8 @@ def b64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
-def post(url: str, endpoint: str, timeout: float = 120, **body) -> httpx.Response:
-    return httpx.post(f"{url}/{endpoint}", json=body, timeout=timeout)
+def post(url: str, endpoint: str, timeout: float = 120, key: str = "admin", **body) -> httpx.Response:
+    return httpx.post(f"{url}/{endpoint}", json=body, headers=auth(key), timeout=timeout)
 
 
 def ok(response: httpx.Response) -> dict:
@@ -39,8 +40,17 @@ def enrolled_johns(service_url) -> dict[str, list[Path]]:
     held_out = {}
     for person, photos in johns().items():
         for photo in photos[:2]:
-            result = ok(post(service_url, "enroll", image=b64(photo), directory="johns", person_id=person,
-                             name=person.replace("_", " "), metadata={"source": photo.name}))
+            result = ok(
+                post(
+                    service_url,
+                    "enroll",
+                    image=b64(photo),
+                    directory="johns",
+                    person_id=person,
+                    name=person.replace("_", " "),
+                    metadata={"source": photo.name},
+                )
+            )
             assert result["person_id"] == person and result["faces_detected"] >= 1
         held_out[person] = photos[2:]
     return held_out
@@ -55,7 +65,7 @@ def test_info_names_the_model(service_url):
 def test_detect_multipart_and_json_agree(service_url):
     photo = FACES_DIR / "facenet-pytorch/data/multiface.jpg"
     with open(photo, "rb") as f:
-        multipart = ok(httpx.post(f"{service_url}/detect", files={"image": f}, timeout=60))
+        multipart = ok(httpx.post(f"{service_url}/detect", files={"image": f}, headers=auth(), timeout=60))
     as_json = ok(post(service_url, "detect", image="data:image/jpeg;base64," + b64(photo)))
     assert len(multipart["faces"]) == len(as_json["faces"]) == 6
     assert multipart["image"] == {"width": 1200, "height": 630}
@@ -83,7 +93,9 @@ def test_match_carries_name_metadata_and_scores(service_url, enrolled_johns):
     assert match["similarity"] >= result["threshold"]
     assert abs(match["distance"] - (2 - 2 * match["similarity"]) ** 0.5) < 1e-3
     assert all(c["person_id"] != person for c in face["candidates"])
-    assert [c["similarity"] for c in face["candidates"]] == sorted((c["similarity"] for c in face["candidates"]), reverse=True)
+    assert [c["similarity"] for c in face["candidates"]] == sorted(
+        (c["similarity"] for c in face["candidates"]), reverse=True
+    )
 
 
 def test_stranger_is_unknown(service_url, enrolled_johns):
@@ -102,9 +114,18 @@ def test_every_face_of_a_group_photo(service_url):
 
 
 def test_verify_same_and_different(service_url):
-    same = ok(post(service_url, "verify", image_a=b64(KNN / "train/obama/obama.jpg"), image_b=b64(KNN / "test/obama1.jpg")))
+    same = ok(
+        post(service_url, "verify", image_a=b64(KNN / "train/obama/obama.jpg"), image_b=b64(KNN / "test/obama1.jpg"))
+    )
     assert same["same_person"] is True and same["similarity"] >= same["threshold"]
-    different = ok(post(service_url, "verify", image_a=b64(KNN / "train/obama/obama.jpg"), image_b=b64(KNN / "train/biden/biden.jpg")))
+    different = ok(
+        post(
+            service_url,
+            "verify",
+            image_a=b64(KNN / "train/obama/obama.jpg"),
+            image_b=b64(KNN / "train/biden/biden.jpg"),
+        )
+    )
     assert different["same_person"] is False and different["similarity"] < different["threshold"]
 
 
@@ -121,23 +142,42 @@ def test_directories_are_isolated(service_url):
     assert ok(post(service_url, "recognize", image=b64(other), directory="tenant-c"))["faces"][0]["match"] is None
     ok(post(service_url, "persons/delete", directory="tenant-a", person_id="rose"))
     assert ok(post(service_url, "recognize", image=b64(other), directory="tenant-a"))["faces"][0]["match"] is None
-    assert ok(post(service_url, "recognize", image=b64(other), directory="tenant-b"))["faces"][0]["match"]["person_id"] == "rose"
+    assert (
+        ok(post(service_url, "recognize", image=b64(other), directory="tenant-b"))["faces"][0]["match"]["person_id"]
+        == "rose"
+    )
 
 
 def test_gallery_management_and_delete(service_url):
     directory = "manage"
     photos = sorted((KNN / "train/kit_harington").glob("*.jpeg"))
-    face_ids = [ok(post(service_url, "enroll", image=b64(p), directory=directory, person_id="kit"))["face_id"] for p in photos]
+    face_ids = [
+        ok(post(service_url, "enroll", image=b64(p), directory=directory, person_id="kit"))["face_id"] for p in photos
+    ]
     page = ok(post(service_url, "persons/list", directory=directory))
     assert [(p["person_id"], p["face_count"]) for p in page["persons"]] == [("kit", 2)]
-    person = ok(post(service_url, "persons/update", directory=directory, person_id="kit", name="Kit Harington", metadata={"role": "actor"}))
+    person = ok(
+        post(
+            service_url,
+            "persons/update",
+            directory=directory,
+            person_id="kit",
+            name="Kit Harington",
+            metadata={"role": "actor"},
+        )
+    )
     assert person["name"] == "Kit Harington" and person["metadata"] == {"role": "actor"}
     person = ok(post(service_url, "persons/get", directory=directory, person_id="kit"))
     assert sorted(f["face_id"] for f in person["faces"]) == sorted(face_ids)
     assert ok(post(service_url, "faces/delete", directory=directory, face_id=face_ids[0]))["deleted_faces"] == 1
-    assert ok(post(service_url, "persons/get", directory=directory, person_id="kit"))["faces"][0]["face_id"] == face_ids[1]
+    assert (
+        ok(post(service_url, "persons/get", directory=directory, person_id="kit"))["faces"][0]["face_id"] == face_ids[1]
+    )
     test_photo = KNN / "test/johnsnow_test1.jpg"
-    assert ok(post(service_url, "recognize", image=b64(test_photo), directory=directory))["faces"][0]["match"]["person_id"] == "kit"
+    assert (
+        ok(post(service_url, "recognize", image=b64(test_photo), directory=directory))["faces"][0]["match"]["person_id"]
+        == "kit"
+    )
     assert ok(post(service_url, "persons/delete", directory=directory, person_id="kit"))["deleted_faces"] == 1
     assert ok(post(service_url, "recognize", image=b64(test_photo), directory=directory))["faces"][0]["match"] is None
     assert post(service_url, "persons/get", directory=directory, person_id="kit").status_code == 404
@@ -159,7 +199,9 @@ def test_enroll_batch_reports_each_item(service_url):
 
 
 def test_enroll_without_a_face_is_422(service_url):
-    response = post(service_url, "enroll", image=b64(FACES_DIR / "synthetic/black_224x224.png"), directory="x", person_id="y")
+    response = post(
+        service_url, "enroll", image=b64(FACES_DIR / "synthetic/black_224x224.png"), directory="x", person_id="y"
+    )
     assert response.status_code == 422 and response.json()["error"]["code"] == "no_face"
 
 
@@ -167,7 +209,11 @@ def test_32_concurrent_recognitions_are_batched(service_url, enrolled_johns):
     photos = [p for ps in enrolled_johns.values() for p in ps][:32]
     bodies = [{"image": b64(p), "directory": "johns"} for p in photos]
     with concurrent.futures.ThreadPoolExecutor(32) as pool:
-        responses = list(pool.map(lambda body: httpx.post(f"{service_url}/recognize", json=body, timeout=300), bodies))
+        responses = list(
+            pool.map(
+                lambda body: httpx.post(f"{service_url}/recognize", json=body, headers=auth(), timeout=300), bodies
+            )
+        )
     assert [r.status_code for r in responses] == [200] * len(photos)
     metrics = httpx.get(f"{service_url}/metrics", timeout=30).text
     sizes = _batch_size_counts(metrics, "Embedder")
