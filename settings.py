@@ -39,10 +39,12 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(
         64, ge=1, description="Requests in flight before the API answers 429 with Retry-After."
     )
-    detect_max_batch: int = Field(8, ge=2, description="Largest adaptive batch of images MTCNN runs at once.")
-    detect_max_latency_ms: int = Field(5000, ge=100, description="Longest a detection batch may queue and run.")
-    embed_max_batch: int = Field(64, ge=2, description="Largest adaptive batch of face chips the embedder runs.")
-    embed_max_latency_ms: int = Field(5000, ge=100, description="Longest an embedding batch may queue and run.")
+    # Latency bounds are ~10x the slowest batch measured by scripts/bench_models.py on 2 CPU cores
+    # (8 photos: 1.6-2.2 s; 32 faces: 0.15 s) so queued requests within max_concurrency are never shed with 503.
+    detect_max_batch: int = Field(8, ge=2, description="Largest adaptive batch of images the detector takes.")
+    detect_max_latency_ms: int = Field(20000, ge=100, description="Longest a detection request may queue and run.")
+    embed_max_batch: int = Field(32, ge=2, description="Largest adaptive batch of face chips the embedder runs.")
+    embed_max_latency_ms: int = Field(10000, ge=100, description="Longest an embedding request may queue and run.")
 
     auth: Literal["enabled", "disabled"] = Field(
         "enabled", description="API keys are required unless this is 'disabled' (local development only)."

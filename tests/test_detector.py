@@ -76,7 +76,9 @@ def test_downscaled_detection_maps_back_to_original_pixels():
     assert small[0].box[2] > 640  # genuinely in original pixels, not detection pixels
 
 
-def test_batch_of_different_sizes_matches_single_calls(detector):
+@pytest.mark.parametrize("pad_batches", [True, False], ids=["padded", "per-image"])
+def test_batch_of_different_sizes_matches_single_calls(pad_batches):
+    detector = FaceDetector(DetectorConfig(pad_batches=pad_batches))
     paths = [
         FACES_DIR / "facenet-pytorch/data/multiface.jpg",
         FACES_DIR / "face_recognition/tests/test_images/obama.jpg",
