@@ -15,13 +15,14 @@ from typing import Any
 import bentoml
 import numpy as np
 from pydantic import Field
+from starlette.staticfiles import StaticFiles
 from typing_extensions import Annotated
 
 from api import schemas
 from api.auth import Authorizer, load_keys
 from api.errors import json_errors
 from api.handlers import FaceApi
-from api.middleware import BodyLimitMiddleware, MultipartToJson, RetryAfterMiddleware
+from api.middleware import BodyLimitMiddleware, MultipartToJson, OverloadMiddleware, UniformErrors
 from api.remote import NEVER_REFRESH, remote_call
 from models import store
 from models.detector import DetectedFace, DetectorConfig, FaceDetector
@@ -89,7 +90,7 @@ class Embedder:
 
 @bentoml.service(
     workers=1,
-    traffic={"timeout": settings.request_timeout_s, "max_concurrency": settings.max_concurrency},
+    traffic={"timeout": settings.request_timeout_s},
 )
 class FaceService:
     """Face detection, enrolment, recognition and verification over HTTP."""
@@ -249,6 +250,10 @@ class FaceService:
         return await self.api.delete_directory(ctx.request.headers, directory)
 
 
+# The web page (plain HTML/JS, no CDN) at /ui; it calls the same API as any client.
+FaceService.mount_asgi_app(StaticFiles(directory=Path(__file__).parent / "api" / "static", html=True), path="/ui")
+# Outermost first: uniform error bodies, then refuse overload, then size limits, then multipart → JSON.
+FaceService.add_asgi_middleware(UniformErrors)
+FaceService.add_asgi_middleware(OverloadMiddleware, max_concurrency=settings.max_concurrency)
 FaceService.add_asgi_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
-FaceService.add_asgi_middleware(MultipartToJson, max_part_bytes=settings.max_image_bytes)
-FaceService.add_asgi_middleware(RetryAfterMiddleware)
+FaceService.add_asgi_middleware(MultipartToJson, max_part_bytes=settings.max_request_bytes)

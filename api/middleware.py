@@ -72,24 +72,88 @@ class _TooLarge(Exception):
     pass
 
 
-class RetryAfterMiddleware:
-    """Adds Retry-After to 429 and 503 answers so well-behaved clients back off instead of hammering."""
+class OverloadMiddleware:
+    """429 with Retry-After once `max_concurrency` requests are in flight, before any body is read.
 
-    def __init__(self, app: ASGIApp, seconds: int = 1) -> None:
+    BentoML's own max_concurrency answers 429 from outside every user
+    middleware, without Retry-After; this one replaces it so clients are told
+    when to come back. Probes and metrics are never refused.
+    """
+
+    EXEMPT = frozenset({"/livez", "/healthz", "/readyz", "/metrics"})
+
+    def __init__(self, app: ASGIApp, max_concurrency: int, retry_after_s: int = 1) -> None:
         self.app = app
-        self.value = str(seconds).encode()
+        self.max_concurrency = max_concurrency
+        self.retry_after = str(retry_after_s).encode()
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.EXEMPT:
+            return await self.app(scope, receive, send)
+        if self.in_flight >= self.max_concurrency:
+            extra = [(b"retry-after", self.retry_after)]
+            for message in _error(429, "overloaded", "Too many requests in flight; retry later.", extra):
+                await send(message)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+# BentoML's own error bodies are {"error": "<text>"}; they get a code from their status.
+_CODES = {400: "invalid_request", 404: "not_found", 422: "invalid_request", 500: "internal_error", 503: "unavailable"}
+
+
+class UniformErrors:
+    """Give every error the same JSON shape, {"error": {"code", "message"}}, and 503s a Retry-After.
+
+    Our handlers already answer that way; BentoML's request validation (400,
+    with a "detail" list kept alongside) and its overload 503s do not.
+    """
+
+    def __init__(self, app: ASGIApp, retry_after_s: int = 1) -> None:
+        self.app = app
+        self.retry_after = str(retry_after_s).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        start: Message | None = None
+        chunks: list[bytes] = []
 
-        async def send_with_retry_after(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] in (429, 503):
-                headers = [h for h in message.get("headers", []) if h[0].lower() != b"retry-after"]
-                message = {**message, "headers": [*headers, (b"retry-after", self.value)]}
-            await send(message)
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start" and message["status"] >= 400:
+                start = message
+                return
+            if start is None:
+                return await send(message)
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                await self._send_rewritten(start, b"".join(chunks), send)
 
-        await self.app(scope, receive, send_with_retry_after)
+        await self.app(scope, receive, capture)
+
+    async def _send_rewritten(self, start: Message, body: bytes, send: Send) -> None:
+        status = start["status"]
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in (b"content-length", b"retry-after")]
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("error"), str):
+            rewritten = {"code": _CODES.get(status, "error"), "message": data["error"]}
+            if "detail" in data:
+                rewritten["detail"] = data["detail"]
+            body = json.dumps({"error": rewritten}).encode()
+        if status in (429, 503):
+            headers.append((b"retry-after", self.retry_after))
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 class MultipartToJson:

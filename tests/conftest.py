@@ -56,5 +56,5 @@ def service_url(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path):
         "FACESERVE_AUTH": "enabled",
         "FACESERVE_API_KEYS": keys_json(),
     }
-    with running_service(env, work / "serve.log") as url:
-        yield url
+    with running_service(env, work / "serve.log") as service:
+        yield service.url

@@ -47,9 +47,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Running:
+    def __init__(self, url: str, proc: subprocess.Popen) -> None:
+        self.url = url
+        self.proc = proc
+
+    def kill9(self) -> None:
+        """What a power cut does: SIGKILL to every process of the service at once.
+
+        BentoML's workers start sessions of their own, so the process group
+        is not enough: every descendant is found and killed.
+        """
+        import psutil
+
+        family = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
+        for process in family:
+            process.kill()
+        psutil.wait_procs(family, timeout=30)
+        self.proc.wait()
+
+
 @contextmanager
 def running_service(env: dict[str, str], log_path: Path, timeout_s: float = 180):
-    """Yield the base URL of a `bentoml serve` process; stop its whole process group after."""
+    """Yield a Running `bentoml serve` (its URL and process); stop its whole process group after."""
     port = free_port()
     bentoml = Path(sys.executable).with_name("bentoml")
     with open(log_path, "wb") as log:
@@ -75,11 +95,11 @@ def running_service(env: dict[str, str], log_path: Path, timeout_s: float = 180)
             if time.monotonic() > deadline:
                 raise RuntimeError(f"service not ready after {timeout_s}s:\n{log_path.read_text()[-4000:]}")
             time.sleep(0.5)
-        yield url
+        yield Running(url, proc)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                Running(url, proc).kill9()

@@ -7,11 +7,11 @@ import base64
 
 import httpx
 import pytest
+from server import KEYS, auth
 
 from api.auth import ApiKey, Authorizer, hash_key
 from api.errors import ApiError
 from scripts.faces_data import FACES_DIR
-from server import KEYS, auth
 
 PHOTO = FACES_DIR / "face_recognition/examples/knn_examples/train/biden/biden.jpg"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from server import auth
 
 from scripts.faces_data import FACES_DIR
-from server import auth
 
 JOHNS = FACES_DIR / "dlib/examples/johns"
 KNN = FACES_DIR / "face_recognition/examples/knn_examples"
