@@ -10,10 +10,12 @@ from qdrant.base import (
     PersonSummary,
     StoredFace,
 )
+from qdrant.edge import GalleryBusy
 from qdrant.factory import open_gallery
 
 __all__ = [
     "Gallery",
+    "GalleryBusy",
     "Hit",
     "InvalidInput",
     "NewFace",

@@ -6,11 +6,15 @@ two backends (Qdrant Edge in-process, a Qdrant server through
 qdrant-client) implement a handful of primitives that all take a
 `Scope`, and a `Scope` cannot be built without a directory. No primitive
 exists that reads, counts, changes or deletes points outside one directory.
+The one write by id, the upsert, addresses points whose ids are derived
+from (directory, face_id), so it cannot reach another directory's points
+whatever face_id a caller supplies.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import unicodedata
 import uuid
@@ -24,7 +28,12 @@ import numpy as np
 
 MAX_ID_LENGTH = 128
 MAX_NAME_LENGTH = 256
-FACE_ID_NAMESPACE = uuid.UUID("5b0f3c2e-6d1e-4f5a-9a51-1f0f6a3c9e77")
+MAX_SEARCH_LIMIT = 1000
+# No "_": the collection name maps "-" to "_", and two model ids must never share a name.
+MODEL_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,63}")
+# Point ids are derived from (directory, face_id): a face_id chosen by a caller
+# can then only ever address a point of the caller's own directory.
+POINT_ID_NAMESPACE = uuid.UUID("5b0f3c2e-6d1e-4f5a-9a51-1f0f6a3c9e77")
 
 
 class InvalidInput(ValueError):
@@ -57,7 +66,11 @@ def check_person_id(value: str) -> str:
 def check_name(value: str | None) -> str | None:
     if value is None:
         return None
-    if len(value) > MAX_NAME_LENGTH or any(unicodedata.category(c) == "Cc" for c in value):
+    if (
+        not isinstance(value, str)
+        or len(value) > MAX_NAME_LENGTH
+        or any(unicodedata.category(c) == "Cc" for c in value)
+    ):
         raise InvalidInput(
             "invalid_name", f"name must be at most {MAX_NAME_LENGTH} characters without control characters."
         )
@@ -76,6 +89,10 @@ def check_metadata(value: dict[str, Any] | None, max_bytes: int) -> dict[str, An
     if size > max_bytes:
         raise InvalidInput("metadata_too_large", f"metadata is {size} bytes of JSON; the limit is {max_bytes}.")
     return value
+
+
+def point_id(directory: str, face_id: str) -> str:
+    return str(uuid.uuid5(POINT_ID_NAMESPACE, f"{directory}\x00{face_id}"))
 
 
 @dataclass(frozen=True)
@@ -179,7 +196,13 @@ class Point:
 
 
 def collection_name(model_id: str, dim: int) -> str:
-    """One collection per embedding model and size: vectors of two models never meet."""
+    """One collection per embedding model and size: vectors of two models never meet.
+
+    The name is also an Edge folder name, so the model id is held to a plain
+    character set rather than trusted.
+    """
+    if not MODEL_ID_PATTERN.fullmatch(model_id) or dim < 1:
+        raise ValueError(f"model id {model_id!r} (dim {dim}) cannot name a collection")
     return f"faces_{model_id.replace('-', '_')}_{dim}"
 
 
@@ -216,7 +239,7 @@ class Gallery(ABC):
 
     @abstractmethod
     def _person_counts(self, scope: Scope, limit: int) -> dict[str, int]:
-        """Faces per person_id in scope, for up to `limit` persons."""
+        """Faces per person_id in scope, for the `limit` persons with most faces."""
 
     @abstractmethod
     def _set_payload(self, scope: Scope, payload: dict[str, Any]) -> None: ...
@@ -244,15 +267,19 @@ class Gallery(ABC):
     ) -> list[str]:
         """Enrol faces of one person in one write: all are stored or none.
 
-        A face_id given again overwrites the earlier point, so a retried
-        request with the same ids never duplicates a face.
+        A face_id given again in the same directory overwrites the earlier
+        point, so a retried request with the same ids never duplicates a face;
+        the same face_id in another directory is another point.
         """
         scope = Scope(check_directory(directory), check_person_id(person_id))
         name = check_name(name)
         metadata = None if metadata is None else check_metadata(metadata, self.max_metadata_bytes)
-        vectors = [np.asarray(face.vector, dtype=np.float32).ravel() for face in faces]
-        if any(v.shape != (self.dim,) or not np.all(np.isfinite(v)) for v in vectors):
-            raise InvalidInput("invalid_vector", f"expected {self.dim} finite floats for {self.model_id}.")
+        if not faces:
+            raise InvalidInput("no_faces", "add_faces needs at least one face.")
+        vectors = [self._vector(face.vector) for face in faces]
+        face_ids = [str(uuid.uuid4()) if f.face_id is None else _check_identifier("face_id", f.face_id) for f in faces]
+        if len(set(face_ids)) != len(face_ids):
+            raise InvalidInput("invalid_face_id", "face_ids within one call must differ.")
         created_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         with self._write_lock:
             # A photo enrolled without a name or metadata keeps the person's current ones.
@@ -262,8 +289,8 @@ class Gallery(ABC):
                 metadata = (existing[0].get("metadata") or {}) if metadata is None else metadata
             points = [
                 Point(
-                    face_id,
-                    vector.tolist(),
+                    point_id(directory, face_id),
+                    vector,
                     {
                         **scope.conditions(),
                         "face_id": face_id,
@@ -276,22 +303,32 @@ class Gallery(ABC):
                         "model": self.model_id,
                     },
                 )
-                for face, vector, face_id in zip(faces, vectors, (f.face_id or str(uuid.uuid4()) for f in faces))
+                for face, vector, face_id in zip(faces, vectors, face_ids)
             ]
             self._upsert(points)
             if existing and (
                 existing[0].get("name") != name or (existing[0].get("metadata") or {}) != (metadata or {})
             ):
                 self._set_payload(scope, {"name": name, "metadata": metadata or {}})
-        return [p.id for p in points]
+        return face_ids
 
     def search(
         self, directory: str, vector: np.ndarray, limit: int = 10, min_similarity: float | None = None
     ) -> list[Hit]:
         scope = Scope(check_directory(directory))
-        query = np.asarray(vector, dtype=np.float32).ravel().tolist()
-        found = self._search(scope, query, max(1, limit), min_similarity)
+        if not 1 <= limit <= MAX_SEARCH_LIMIT:
+            raise InvalidInput("invalid_limit", f"limit must be between 1 and {MAX_SEARCH_LIMIT}.")
+        found = self._search(scope, self._vector(vector), limit, min_similarity)
         return [Hit(StoredFace.from_payload(payload), similarity) for payload, similarity in found]
+
+    def _vector(self, vector: np.ndarray) -> list[float]:
+        """A query or stored vector the backend can normalise for cosine: right size, finite, not zero."""
+        v = np.asarray(vector, dtype=np.float32).ravel()
+        if v.shape != (self.dim,) or not np.all(np.isfinite(v)) or not np.any(v):
+            raise InvalidInput(
+                "invalid_vector", f"expected {self.dim} finite floats, not all zero, for {self.model_id}."
+            )
+        return v.tolist()
 
     def match_persons(self, directory: str, vector: np.ndarray, top_k: int = 10) -> list[PersonMatch]:
         """Persons among the top_k nearest faces, best first, each with their best face and face count."""
@@ -310,9 +347,17 @@ class Gallery(ABC):
         return sorted(best.values(), key=lambda m: m.similarity, reverse=True)
 
     def list_persons(self, directory: str, limit: int = 50, offset: int = 0) -> tuple[list[PersonSummary], int | None]:
-        """One page of persons sorted by person_id, and the offset of the next page (None at the end)."""
+        """One page of persons sorted by person_id, and the offset of the next page (None at the end).
+
+        Qdrant's facet ranks values by count and cuts at its limit, so the
+        limit is the directory's face count (an upper bound on its persons)
+        and the page is cut here, after sorting by id.
+        """
         scope = Scope(check_directory(directory))
-        counts = self._person_counts(scope, offset + limit + 1)
+        if limit < 1 or offset < 0:
+            raise InvalidInput("invalid_limit", "limit must be at least 1 and offset at least 0.")
+        faces = self._count(scope)
+        counts = self._person_counts(scope, faces) if faces else {}
         ids = sorted(counts)[offset : offset + limit + 1]
         page = []
         for person_id in ids[:limit]:

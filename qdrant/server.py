@@ -22,6 +22,14 @@ def _filter(scope: Scope) -> models.Filter:
     )
 
 
+INDEXES: dict[str, models.KeywordIndexParams | models.PayloadSchemaType] = {
+    # the tenant key: Qdrant co-locates each directory's points and plans filtered searches per tenant
+    "directory": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
+    "person_id": models.PayloadSchemaType.KEYWORD,
+    "face_id": models.PayloadSchemaType.KEYWORD,
+}
+
+
 class ServerGallery(Gallery):
     backend = "qdrant-server"
 
@@ -46,18 +54,14 @@ class ServerGallery(Gallery):
             self._client.create_collection(
                 self.collection, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE)
             )
-            if location is None:  # local mode has no payload indexes and warns about them
-                self._create_indexes()
+        if location is None:  # local mode has no payload indexes and warns about them
+            self._ensure_indexes()
 
-    def _create_indexes(self) -> None:
-        """`directory` is the tenant key: Qdrant co-locates each tenant's points and plans per tenant."""
-        self._client.create_payload_index(
-            self.collection,
-            "directory",
-            models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
-        )
-        for key in ("person_id", "face_id"):
-            self._client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD)
+    def _ensure_indexes(self) -> None:
+        """Checked on every start, so a collection left by an interrupted start still gets them."""
+        present = self._client.get_collection(self.collection).payload_schema
+        for key in INDEXES.keys() - present.keys():
+            self._client.create_payload_index(self.collection, key, INDEXES[key], wait=True)
 
     def _upsert(self, points: Sequence[Point]) -> None:
         self._client.upsert(

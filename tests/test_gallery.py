@@ -4,16 +4,23 @@ server when QDRANT_URL is set."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from qdrant import InvalidInput, NewFace
-from qdrant.edge import EdgeGallery
+from qdrant.edge import EdgeGallery, GalleryBusy
 from qdrant.server import ServerGallery
 
 DIM = 16
+ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ["edge", "local", "server"]
 
 
@@ -35,6 +42,8 @@ def make_gallery(kind: str, tmp_path, model_id: str = "test-model"):
 def gallery(request, tmp_path):
     with make_gallery(request.param, tmp_path) as g:
         yield g
+        if request.param == "server":  # leave the shared server as it was
+            g._client.delete_collection(g.collection)
 
 
 def unit(seed: int) -> np.ndarray:
@@ -81,6 +90,18 @@ def test_list_get_update_and_counts(gallery):
     assert gallery.count("d") == 7 and gallery.count("d", "bob") == 4
 
 
+def test_list_persons_pages_in_id_order_whatever_the_face_counts(gallery):
+    # person k has 12 - k faces, so ranking by face count would reverse the id order
+    for k in range(12):
+        gallery.add_faces("d", f"p{k:02d}", [face(unit(100 * k + j)) for j in range(12 - k)])
+    seen, offset = [], 0
+    while offset is not None:
+        page, offset = gallery.list_persons("d", limit=5, offset=offset)
+        seen += [(p.person_id, p.face_count) for p in page]
+    assert seen == [(f"p{k:02d}", 12 - k) for k in range(12)]
+    assert gallery.list_persons("empty") == ([], None)
+
+
 def test_deletes_are_exact(gallery):
     ids = gallery.add_faces("d", "p", [face(unit(1)), face(unit(2))])
     gallery.add_faces("d", "q", [face(unit(3))])
@@ -96,6 +117,15 @@ def test_retry_with_same_face_id_does_not_duplicate(gallery):
     gallery.add_faces("d", "p", [face(unit(1), fid)])
     gallery.add_faces("d", "p", [face(unit(1), fid)])
     assert gallery.count("d", "p") == 1
+
+
+def test_a_face_id_reused_in_another_directory_is_another_face(gallery):
+    fid = str(uuid.uuid4())
+    gallery.add_faces("victim", "p", [face(unit(1), fid)], name="Victim")
+    gallery.add_faces("other", "q", [face(unit(2), fid)])
+    assert gallery.count("victim") == 1 and gallery.get_person("victim", "p").faces[0].face_id == fid
+    assert gallery.delete_face("other", fid) == 1
+    assert gallery.count("victim") == 1
 
 
 def test_same_person_id_in_two_directories_stays_separate(gallery):
@@ -119,7 +149,14 @@ def test_same_person_id_in_two_directories_stays_separate(gallery):
         (lambda g: g.add_faces("d", "p", [face(unit(1))], metadata={"x": "y" * 300}), "metadata_too_large"),
         (lambda g: g.add_faces("d", "p", [face(np.ones(DIM + 1))]), "invalid_vector"),
         (lambda g: g.add_faces("d", "p", [face(np.full(DIM, np.nan))]), "invalid_vector"),
+        (lambda g: g.add_faces("d", "p", []), "no_faces"),
+        (lambda g: g.add_faces("d", "p", [face(unit(1), "x"), face(unit(2), "x")]), "invalid_face_id"),
+        (lambda g: g.add_faces("d", "p", [face(np.zeros(DIM))]), "invalid_vector"),
         (lambda g: g.search("\n", unit(1)), "invalid_directory"),
+        (lambda g: g.search("d", unit(1), limit=0), "invalid_limit"),
+        (lambda g: g.search("d", np.zeros(DIM)), "invalid_vector"),
+        (lambda g: g.list_persons("d", offset=-1), "invalid_limit"),
+        (lambda g: g.delete_face("d", ""), "invalid_face_id"),
     ],
 )
 def test_invalid_input_changes_nothing(gallery, call, code):
@@ -128,6 +165,12 @@ def test_invalid_input_changes_nothing(gallery, call, code):
         call(gallery)
     assert info.value.code == code
     assert gallery.count("d") == 1
+
+
+@pytest.mark.parametrize("model_id", ["../x", "a/b", "a_b", "", "x" * 65])
+def test_a_model_id_that_could_escape_or_collide_is_refused(tmp_path, model_id):
+    with pytest.raises(ValueError):
+        EdgeGallery(tmp_path, model_id, DIM)
 
 
 def test_models_never_share_a_collection(tmp_path):
@@ -146,3 +189,45 @@ def test_edge_survives_close_and_reopen(tmp_path):
         assert g.get_person("d", "p") == before
         assert g.count("d") == 2
         assert g.search("d", unit(1))[0].face.face_id == ids[0]
+
+
+def test_edge_has_one_owner_at_a_time(tmp_path):
+    with EdgeGallery(tmp_path, "m", DIM) as g:
+        g.add_faces("d", "p", [face(unit(1))])
+        with pytest.raises(GalleryBusy):
+            EdgeGallery(tmp_path, "m", DIM)
+    with EdgeGallery(tmp_path, "m", DIM) as g:
+        assert g.count("d") == 1
+
+
+def test_edge_write_survives_a_killed_process(tmp_path):
+    """No close(), no clean exit: what add_faces returned must be on disk."""
+    script = textwrap.dedent(
+        f"""
+        import os, signal, numpy as np
+        from qdrant import NewFace
+        from qdrant.edge import EdgeGallery, GalleryBusy
+        g = EdgeGallery({str(tmp_path)!r}, "m", {DIM})
+        v = np.ones({DIM}, np.float32)
+        print(*g.add_faces("d", "p", [NewFace(v, (0, 0, 1, 1), 1.0, "", "kept")]), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == -signal.SIGKILL and done.stdout.split() == ["kept"], done.stderr
+    with EdgeGallery(tmp_path, "m", DIM) as g:
+        assert [f.face_id for f in g.get_person("d", "p").faces] == ["kept"]
+
+
+def test_edge_serves_threads_writing_and_searching_at_once(tmp_path):
+    """The service calls the gallery from a thread pool."""
+
+    def work(n: int) -> None:
+        directory = f"d{n}"
+        for i in range(15):
+            g.add_faces(directory, f"p{i % 3}", [face(unit(1000 * n + i))])
+            assert {h.face.directory for h in g.search(directory, unit(i), limit=20)} == {directory}
+
+    with EdgeGallery(tmp_path, "m", DIM) as g, ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(4)))
+        assert [g.count(f"d{n}") for n in range(4)] == [15] * 4
