@@ -72,11 +72,16 @@ def running_service(env: dict[str, str], log_path: Path, timeout_s: float = 180)
     """Yield a Running `bentoml serve` (its URL and process); stop its whole process group after."""
     port = free_port()
     bentoml = Path(sys.executable).with_name("bentoml")
+    # `bentoml serve` wipes $BENTOML_HOME/prometheus_multiproc_dir when it starts, so two servers sharing a
+    # home clobber each other's metrics: each gets its own home, seeing the one model store.
+    home = log_path.parent / f"bentoml-home-{port}"
+    home.mkdir()
+    (home / "models").symlink_to(Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml")).resolve() / "models")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [str(bentoml), "serve", "service:FaceService", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT,
-            env={**os.environ, **env},
+            env={**os.environ, "BENTOML_HOME": str(home), **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
