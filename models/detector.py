@@ -86,8 +86,8 @@ class FaceDetector:
         zero-padded at the bottom/right to its largest shape (padding there
         leaves coordinates unchanged and black borders hold no faces) and run
         at once. On CPU each image runs alone: scripts/bench_models.py measured
-        8 mixed photos at 2150 ms padded vs 1605 ms one by one, and even 8
-        same-size 1280×720 photos at 1688 vs 1509 ms, because the padding and
+        8 mixed photos at 2549 ms padded vs 1683 ms one by one, and even 8
+        same-size 1280×720 photos at 1764 vs 1558 ms, because the padding and
         facenet-pytorch's per-image loops cost more than batching saves.
         """
         if not images:
