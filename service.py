@@ -15,6 +15,7 @@ from typing import Any
 import bentoml
 import numpy as np
 from pydantic import Field
+from starlette.staticfiles import StaticFiles
 from typing_extensions import Annotated
 
 from api import schemas
@@ -249,6 +250,8 @@ class FaceService:
         return await self.api.delete_directory(ctx.request.headers, directory)
 
 
+# The web page (plain HTML/JS, no CDN) at /ui; it calls the same API as any client.
+FaceService.mount_asgi_app(StaticFiles(directory=Path(__file__).parent / "api" / "static", html=True), path="/ui")
 # Outermost first: uniform error bodies, then refuse overload, then size limits, then multipart → JSON.
 FaceService.add_asgi_middleware(UniformErrors)
 FaceService.add_asgi_middleware(OverloadMiddleware, max_concurrency=settings.max_concurrency)

@@ -217,7 +217,9 @@ def test_32_concurrent_clients_recognise_and_are_batched(service_url, enrolled_j
     assert [r.status_code for r in responses] == [200] * len(photos)
     metrics = httpx.get(f"{service_url}/metrics", timeout=30).text
     sizes = _batch_size_counts(metrics, "Embedder")
-    print("embedder batch sizes (bucket upper bound: count):", sizes, "detector:", _batch_size_counts(metrics, "Detector"))
+    print(
+        "embedder batch sizes (bucket upper bound: count):", sizes, "detector:", _batch_size_counts(metrics, "Detector")
+    )
     assert sum(count for size, count in sizes.items() if size > 1) > 0, f"no embedder batch above 1: {sizes}"
 
 
