@@ -139,7 +139,7 @@ class UniformErrors:
 
     async def _send_rewritten(self, start: Message, body: bytes, send: Send) -> None:
         status = start["status"]
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in (b"content-length", b"retry-after")]
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         try:
             data = json.loads(body)
         except ValueError:
@@ -149,7 +149,7 @@ class UniformErrors:
             if "detail" in data:
                 rewritten["detail"] = data["detail"]
             body = json.dumps({"error": rewritten}).encode()
-        if status in (429, 503):
+        if status in (429, 503) and not any(k.lower() == b"retry-after" for k, _ in headers):
             headers.append((b"retry-after", self.retry_after))
         headers.append((b"content-length", str(len(body)).encode()))
         await send({**start, "headers": headers})
