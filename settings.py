@@ -23,7 +23,6 @@ class Settings(BaseSettings):
         "auto", description="auto: facenet-vggface2 when imported into the model store, else dlib-resnet."
     )
     device: str = Field("cpu", description="torch device for detection and embedding: cpu, cuda, cuda:0 …")
-    torch_threads: int = Field(0, ge=0, description="torch intra-op threads per process; 0 keeps torch's default.")
 
     min_face_size: int = Field(20, ge=10, description="Smallest face MTCNN looks for, in detection-image pixels.")
     min_confidence: float = Field(0.9, ge=0.0, le=1.0, description="Faces scored below this are dropped.")
