@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from models.detector import DetectedFace
+from models.detector import LANDMARK_NAMES, DetectedFace
 
 DIRECTORY = Field(
     ..., min_length=1, max_length=128, description="Gallery (tenant) the person belongs to.", examples=["office-berlin"]
@@ -45,12 +45,13 @@ class Face(BaseModel):
 
     @classmethod
     def of(cls, face: DetectedFace) -> Face:
-        names = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
         x1, y1, x2, y2 = (round(v, 1) for v in face.box)
         return cls(
             box=Box(x1=x1, y1=y1, x2=x2, y2=y2),
             score=round(face.score, 5),
-            landmarks=Landmarks(**{n: Point(x=round(x, 1), y=round(y, 1)) for n, (x, y) in zip(names, face.landmarks)}),
+            landmarks=Landmarks(
+                **{n: Point(x=round(x, 1), y=round(y, 1)) for n, (x, y) in zip(LANDMARK_NAMES, face.landmarks)}
+            ),
         )
 
 

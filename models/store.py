@@ -65,7 +65,6 @@ FACENET_CASIA = StoredModel(
     input_size=160,
     distance="cosine",
 )
-ALL = (MTCNN, DLIB_RESNET, FACENET_VGGFACE2, FACENET_CASIA)
 
 
 class ModelNotImported(RuntimeError):
