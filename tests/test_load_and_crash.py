@@ -34,26 +34,23 @@ def test_kill_9_during_enrolments_loses_no_acknowledged_face(tmp_path):
     acknowledged: list[tuple[str, str]] = []  # (person_id, face_id)
     stop = threading.Event()
 
+    def enrolment(i: int) -> dict[str, str]:
+        """Request i of the stream; the retry after the crash re-sends exactly this."""
+        person = f"p{i:05d}"
+        return {"image": photos[i % len(photos)], "directory": "crash", "person_id": person, "request_id": person}
+
     def enrol_stream(url: str) -> None:
         with httpx.Client(base_url=url, headers=auth(), timeout=60) as http:
             for i in range(10_000):
                 if stop.is_set():
                     return
-                person = f"p{i:05d}"
+                body = enrolment(i)
                 try:
-                    response = http.post(
-                        "/enroll",
-                        json={
-                            "image": photos[i % len(photos)],
-                            "directory": "crash",
-                            "person_id": person,
-                            "request_id": person,
-                        },
-                    )
+                    response = http.post("/enroll", json=body)
                 except httpx.HTTPError:
                     return  # the server died mid-request: not acknowledged
                 if response.status_code == 200:
-                    acknowledged.append((person, response.json()["face_id"]))
+                    acknowledged.append((body["person_id"], response.json()["face_id"]))
 
     with running_service(env, tmp_path / "first.log") as service:
         streams = [threading.Thread(target=enrol_stream, args=(service.url,)) for _ in range(4)]
@@ -80,16 +77,7 @@ def test_kill_9_during_enrolments_loses_no_acknowledged_face(tmp_path):
         assert all(count == 1 for count in counts.values()), "a request stored more or less than its one face"
         # a client retrying an acknowledged request after the crash gets the same face, not a second one
         person, face_id = acknowledged[0]
-        index = int(person[1:])
-        retry = http.post(
-            "/enroll",
-            json={
-                "image": photos[index % len(photos)],
-                "directory": "crash",
-                "person_id": person,
-                "request_id": person,
-            },
-        )
+        retry = http.post("/enroll", json=enrolment(int(person[1:])))
         assert retry.json()["face_id"] == face_id
         assert (
             http.post("/persons/get", json={"directory": "crash", "person_id": person}).json()["faces"][0]["face_id"]
