@@ -25,7 +25,10 @@ class BodyLimitMiddleware:
     """413 for bodies over `max_bytes`, decided from Content-Length when sent, else while streaming.
 
     The streaming check matters for chunked uploads: the body is cut off as
-    soon as it passes the limit instead of being buffered whole first.
+    soon as it passes the limit instead of being buffered whole first. The
+    413 is sent from here and the app is told the client went away, so
+    whatever the app does about that (BentoML answers 500) never reaches
+    the client.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -39,37 +42,40 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             return await self._reject(send)
         seen = 0
-        started = False
+        started = rejected = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    rejected = True
+                    if not started:
+                        await self._reject(send)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if rejected:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._reject(send)
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not rejected:
+                raise
 
     async def _reject(self, send: Send) -> None:
         for message in _error(
             413, "request_too_large", f"The request body is over the limit of {self.max_bytes} bytes."
         ):
             await send(message)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class OverloadMiddleware:
@@ -199,8 +205,6 @@ class MultipartToJson:
     async def _fields(self, request: Request) -> dict[str, object]:
         try:
             form = await request.form(max_files=8, max_fields=64, max_part_size=self.max_part_bytes)
-        except _TooLarge:
-            raise
         except Exception as exc:  # starlette raises several types for broken forms
             raise _BadForm(f"The multipart form could not be parsed: {exc}") from exc
         fields: dict[str, object] = {}

@@ -164,6 +164,23 @@ def test_body_over_the_request_limit_is_413(service_url, guarded):
     assert_unharmed(service_url, guarded)
 
 
+def test_chunked_body_over_the_request_limit_is_413(service_url, guarded):
+    """No Content-Length to refuse up front: the limit is enforced while the body streams in."""
+
+    def chunks():
+        yield b'{"image": "'
+        for _ in range(27):
+            yield b"A" * (1024 * 1024)
+        yield b'"}'
+
+    response = httpx.post(
+        f"{service_url}/detect", content=chunks(), headers={**auth(), "content-type": "application/json"}, timeout=120
+    )
+    assert "content-length" not in response.request.headers
+    assert (response.status_code, response.json()["error"]["code"]) == (413, "request_too_large")
+    assert_unharmed(service_url, guarded)
+
+
 def test_non_image_upload_with_image_content_type(service_url, guarded):
     files = {"image": ("photo.jpg", b"<html>not a jpeg</html>", "image/jpeg")}
     response = httpx.post(f"{service_url}/detect", files=files, headers=auth(), timeout=60)
