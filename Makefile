@@ -6,7 +6,7 @@ PORT ?= 3000
 
 .PHONY: setup serve test build
 
-$(VENV)/.installed: requirements.txt requirements-test.txt
+$(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-test.txt
 	touch $@

@@ -18,15 +18,16 @@ from pydantic import Field
 from starlette.staticfiles import StaticFiles
 from typing_extensions import Annotated
 
-from api import schemas
 from api.auth import Authorizer, load_keys
 from api.errors import json_errors
 from api.handlers import FaceApi
 from api.middleware import BodyLimitMiddleware, MultipartToJson, OverloadMiddleware, UniformErrors
 from api.remote import NEVER_REFRESH, remote_call
+from faceserve import schemas
 from models import store
-from models.detector import DetectedFace, DetectorConfig, FaceDetector
+from models.detector import DetectorConfig, FaceDetector
 from models.embedders import SPECS, load_embedder, resolve_model_id
+from models.faces import DetectedFace
 from models.imaging import ImageLimits
 from qdrant import open_gallery
 from settings import get_settings
@@ -51,7 +52,24 @@ ImageField = Annotated[
 ]
 
 
-@bentoml.service(workers=1, traffic={"timeout": settings.request_timeout_s}, runner_connection=NEVER_REFRESH)
+# The model services are internal: no session refresh (see api/remote.py), and no access log line per call,
+# which the public API already logs once per request and which costs the embedder ~5% of its CPU.
+MODEL_SERVICE: dict[str, Any] = {
+    "workers": 1,
+    "traffic": {"timeout": settings.request_timeout_s},
+    "runner_connection": NEVER_REFRESH,
+    "logging": {"access": {"enabled": False}},
+}
+
+
+def batching(max_batch_size: int, max_latency_ms: int) -> dict[str, Any]:
+    """Adaptive batching, or one call per request when it is switched off (the methods take lists either way)."""
+    if not settings.adaptive_batching:
+        return {}
+    return {"batchable": True, "max_batch_size": max_batch_size, "max_latency_ms": max_latency_ms}
+
+
+@bentoml.service(**MODEL_SERVICE)
 class Detector:
     """MTCNN over batches of decoded images."""
 
@@ -66,14 +84,12 @@ class Detector:
         )
         self.detector = FaceDetector(config, weights=Path(self.mtcnn.path_of(store.MTCNN.filename)))
 
-    @bentoml.api(
-        batchable=True, max_batch_size=settings.detect_max_batch, max_latency_ms=settings.detect_max_latency_ms
-    )
+    @bentoml.api(**batching(settings.detect_max_batch, settings.detect_max_latency_ms))
     def detect(self, images: list[np.ndarray]) -> list[list[DetectedFace]]:
         return self.detector.detect(images)
 
 
-@bentoml.service(workers=1, traffic={"timeout": settings.request_timeout_s}, runner_connection=NEVER_REFRESH)
+@bentoml.service(**MODEL_SERVICE)
 class Embedder:
     """The embedding model over batches of aligned chips from many requests at once."""
 
@@ -83,7 +99,7 @@ class Embedder:
         self.model = load_embedder(MODEL_ID, settings.device)
         logger.info("embedding model: %s (%d-d)", MODEL_ID, SPEC.dim)
 
-    @bentoml.api(batchable=True, max_batch_size=settings.embed_max_batch, max_latency_ms=settings.embed_max_latency_ms)
+    @bentoml.api(**batching(settings.embed_max_batch, settings.embed_max_latency_ms))
     def embed(self, chips: np.ndarray) -> np.ndarray:
         return self.model.embed(chips)
 
@@ -115,6 +131,7 @@ class FaceService:
             auth=Authorizer(load_keys(settings.api_keys, settings.api_keys_file), settings.auth == "enabled"),
             limits=ImageLimits(settings.max_image_bytes, settings.max_image_pixels),
             max_faces=settings.max_faces,
+            max_request_bytes=settings.max_request_bytes,
         )
         logger.info("faceserve: model %s, gallery %s (%s)", MODEL_ID, gallery.backend, gallery.collection)
         if settings.auth == "disabled":
@@ -174,9 +191,14 @@ class FaceService:
         name: Annotated[str | None, Field(max_length=256)] = None,
         metadata: Metadata = None,
         request_id: Annotated[str | None, Field(max_length=128, description="Idempotency key for retries.")] = None,
+        single_face: Annotated[
+            bool, Field(description="Refuse a photo with several faces (422) instead of enrolling the largest.")
+        ] = False,
     ) -> schemas.EnrollResponse:
         """Enrol the face in the photo as `person_id` (the largest face when there are several; 422 when none)."""
-        return await self.api.enroll(ctx.request.headers, image, directory, person_id, name, metadata, request_id)
+        return await self.api.enroll(
+            ctx.request.headers, image, directory, person_id, name, metadata, request_id, single_face
+        )
 
     @bentoml.api(route="/enroll_batch")
     @json_errors
@@ -248,6 +270,30 @@ class FaceService:
     async def delete_directory(self, ctx: bentoml.Context, directory: Directory) -> schemas.Deleted:
         """Delete every person and face of a directory."""
         return await self.api.delete_directory(ctx.request.headers, directory)
+
+    @bentoml.api(route="/directories/export")
+    @json_errors
+    async def export_directory(
+        self,
+        ctx: bentoml.Context,
+        directory: Directory,
+        limit: Annotated[int, Field(ge=1, le=1000)] = 256,
+        cursor: Annotated[str | None, Field(max_length=64, description="next_cursor of the previous page.")] = None,
+    ) -> schemas.ExportPage:
+        """A page of the directory's faces with their vectors, for backup or moving to another gallery."""
+        return await self.api.export_faces(ctx.request.headers, directory, limit, cursor)
+
+    @bentoml.api(route="/directories/import")
+    @json_errors
+    async def import_directory(
+        self,
+        ctx: bentoml.Context,
+        directory: Directory,
+        model: Annotated[str, Field(description="The model the faces were exported from; must be this one's.")],
+        faces: Annotated[list[schemas.GalleryFace], Field(min_length=1, max_length=1000)],
+    ) -> schemas.ImportResponse:
+        """Faces from an export, under their own face ids: importing the same page twice stores it once."""
+        return await self.api.import_faces(ctx.request.headers, directory, model, faces)
 
 
 # The web page (plain HTML/JS, no CDN) at /ui; it calls the same API as any client.

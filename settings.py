@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     )
     # Latency bounds are ~10x the slowest batch measured by scripts/bench_models.py on 2 CPU cores
     # (8 photos: 1.6-2.2 s; 32 faces: 0.15 s) so queued requests within max_concurrency are never shed with 503.
+    adaptive_batching: bool = Field(
+        True, description="Batch concurrent requests on the detector and embedder; off only to measure what it buys."
+    )
     detect_max_batch: int = Field(8, ge=2, description="Largest adaptive batch of images the detector takes.")
     detect_max_latency_ms: int = Field(20000, ge=100, description="Longest a detection request may queue and run.")
     embed_max_batch: int = Field(32, ge=2, description="Largest adaptive batch of face chips the embedder runs.")

@@ -33,6 +33,10 @@ def no_face(field: str = "image") -> ApiError:
     return ApiError(422, "no_face", f"{field}: no face was found in the image.")
 
 
+def several_faces(count: int) -> ApiError:
+    return ApiError(422, "several_faces", f"image: {count} faces were found; single_face asks for exactly one.")
+
+
 def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} was not found.")
 

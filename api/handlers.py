@@ -20,16 +20,16 @@ from typing import Any
 import anyio
 import numpy as np
 
-from api import schemas
 from api.auth import Authorizer
-from api.errors import ApiError, no_face, not_found
+from api.errors import ApiError, no_face, not_found, several_faces
 from api.inputs import image_bytes
+from faceserve import schemas
 from models.alignment import align_many
-from models.detector import DetectedFace
 from models.embedders import EmbedderSpec
+from models.faces import LANDMARK_NAMES, DetectedFace
 from models.imaging import ImageError, ImageLimits, decode_image
-from qdrant import Gallery, InvalidInput, NewFace, PersonMatch, StoredFace
-from qdrant.base import check_directory, check_person_id
+from qdrant import Gallery, ImportedPerson, InvalidInput, NewFace, PersonMatch, StoredFace
+from qdrant.base import MAX_TRANSFER_PAGE, check_directory, check_person_id
 
 # Face ids derived from a client's request id make a retried enrolment overwrite, not duplicate.
 REQUEST_ID_NAMESPACE = uuid.UUID("0e6c1a52-2a55-4c41-9d83-4f8f7b0c3c11")
@@ -69,6 +69,7 @@ class FaceApi:
         auth: Authorizer,
         limits: ImageLimits,
         max_faces: int,
+        max_request_bytes: int,
     ) -> None:
         self._detect = detect
         self._embed = embed
@@ -77,6 +78,7 @@ class FaceApi:
         self.auth = auth
         self.limits = limits
         self.max_faces = max_faces
+        self.max_request_bytes = max_request_bytes
 
     async def decode(self, value: str, field: str = "image") -> Decoded:
         data = image_bytes(value, field)
@@ -117,7 +119,7 @@ class FaceApi:
     ) -> schemas.DetectResponse:
         self.auth.check(headers, [None], "read")
         found = await self.analyse(image, max_faces=max_faces, min_confidence=min_confidence, embed=False)
-        return schemas.DetectResponse(image=found.image.size, faces=[schemas.Face.of(f) for f in found.faces])
+        return schemas.DetectResponse(image=found.image.size, faces=[face_out(f) for f in found.faces])
 
     async def embed(self, headers: Headers, image: str, max_faces: int | None) -> schemas.EmbedResponse:
         self.auth.check(headers, [None], "read")
@@ -127,7 +129,7 @@ class FaceApi:
             dim=self.spec.dim,
             image=found.image.size,
             faces=[
-                schemas.EmbeddedFace(**schemas.Face.of(f).model_dump(), embedding=v.tolist())
+                schemas.EmbeddedFace(**face_out(f).model_dump(), embedding=v.tolist())
                 for f, v in zip(found.faces, found.vectors)
             ],
         )
@@ -152,8 +154,8 @@ class FaceApi:
             distance=round(float(np.sqrt(max(0.0, 2.0 - 2.0 * similarity))), 5),
             threshold=threshold,
             model=self.spec.model_id,
-            face_a=schemas.Face.of(a.faces[0]),
-            face_b=schemas.Face.of(b.faces[0]),
+            face_a=face_out(a.faces[0]),
+            face_b=face_out(b.faces[0]),
         )
 
     def threshold(self, requested: float | None) -> float:
@@ -189,13 +191,17 @@ class FaceApi:
         name: str | None,
         metadata: dict[str, Any] | None,
         request_id: str | None,
+        single_face: bool = False,
     ) -> schemas.EnrollResponse:
-        """One face per call: with several in the photo the largest is enrolled and the response says so."""
+        """One face per call: with several in the photo the largest is enrolled and the response says so,
+        unless `single_face` asks for a refusal (bulk enrolment, where the largest may be someone else)."""
         self._validated(directory, person_id)
         self.auth.check(headers, [directory], "write")
         found = await self.analyse(image)
         if not found.faces:
             raise no_face()
+        if single_face and len(found.faces) > 1:
+            raise several_faces(len(found.faces))
         face_id = None
         if request_id is not None:
             face_id = str(uuid.uuid5(REQUEST_ID_NAMESPACE, "\x00".join((directory, person_id, request_id))))
@@ -205,7 +211,7 @@ class FaceApi:
             directory=directory,
             person_id=person_id,
             face_id=stored_id,
-            face=schemas.Face.of(found.faces[0]),
+            face=face_out(found.faces[0]),
             faces_detected=len(found.faces),
             largest_selected=len(found.faces) > 1,
             model=self.spec.model_id,
@@ -223,7 +229,14 @@ class FaceApi:
         async def one(index: int, item: schemas.EnrollItem) -> schemas.EnrollItemResult:
             try:
                 result = await self.enroll(
-                    headers, item.image, item.directory, item.person_id, item.name, item.metadata, item.request_id
+                    headers,
+                    item.image,
+                    item.directory,
+                    item.person_id,
+                    item.name,
+                    item.metadata,
+                    item.request_id,
+                    item.single_face,
                 )
             except ApiError as exc:
                 return schemas.EnrollItemResult(
@@ -257,7 +270,7 @@ class FaceApi:
             rest = candidates[1:] if best else candidates
             faces.append(
                 schemas.RecognizedFace(
-                    **schemas.Face.of(face).model_dump(),
+                    **face_out(face).model_dump(),
                     known=best is not None,
                     match=_candidate(best) if best else None,
                     candidates=[_candidate(c) for c in rest],
@@ -313,6 +326,57 @@ class FaceApi:
         self.auth.check(headers, [directory], "write")
         return schemas.Deleted(deleted_faces=await self._gallery(self.gallery.delete_directory, directory))
 
+    async def export_faces(
+        self, headers: Headers, directory: str, limit: int, cursor: str | None
+    ) -> schemas.ExportPage:
+        """Write access is required: an export is every enrolled person's biometric vector, not a lookup."""
+        self.auth.check(headers, [directory], "write")
+        page, next_cursor = await self._gallery(self.gallery.export_faces, directory, limit, cursor)
+        return schemas.ExportPage(
+            directory=directory,
+            model=self.spec.model_id,
+            dim=self.spec.dim,
+            faces=[_gallery_face(face, vector) for face, vector in page],
+            next_cursor=next_cursor,
+        )
+
+    async def import_faces(
+        self, headers: Headers, directory: str, model: str, faces: list[schemas.GalleryFace]
+    ) -> schemas.ImportResponse:
+        """Vectors of another model would match nothing (or the wrong people), so the model must be ours."""
+        self.auth.check(headers, [directory], "write")
+        if model != self.spec.model_id:
+            raise ApiError(
+                409,
+                "model_mismatch",
+                f"these faces were embedded by {model}; this service runs {self.spec.model_id}. "
+                "Re-enrol from the photos instead.",
+            )
+        persons: dict[str, list[schemas.GalleryFace]] = {}
+        for face in faces:
+            persons.setdefault(face.person_id, []).append(face)
+        batch = [
+            ImportedPerson(
+                person_id,
+                group[0].name,
+                group[0].metadata,
+                [
+                    NewFace(
+                        np.asarray(f.embedding, dtype=np.float32),
+                        (f.box.x1, f.box.y1, f.box.x2, f.box.y2),
+                        f.score,
+                        f.source_sha256,
+                        f.face_id,
+                        f.created_at,
+                    )
+                    for f in group
+                ],
+            )
+            for person_id, group in persons.items()
+        ]
+        imported = await self._gallery(self.gallery.import_faces, directory, batch)
+        return schemas.ImportResponse(directory=directory, imported_faces=imported, persons=len(batch))
+
     def info(self) -> schemas.ModelInfo:
         return schemas.ModelInfo(
             model=self.spec.model_id,
@@ -322,7 +386,26 @@ class FaceApi:
             distance_threshold=round(self.spec.distance_threshold, 5),
             gallery_backend=self.gallery.backend,
             collection=self.gallery.collection,
+            limits=schemas.Limits(
+                max_request_bytes=self.max_request_bytes,
+                max_image_bytes=self.limits.max_bytes,
+                max_image_pixels=self.limits.max_pixels,
+                max_faces=self.max_faces,
+                max_batch_items=MAX_BATCH_ITEMS,
+                max_transfer_faces=MAX_TRANSFER_PAGE,
+            ),
         )
+
+
+def face_out(face: DetectedFace) -> schemas.Face:
+    x1, y1, x2, y2 = (round(v, 1) for v in face.box)
+    return schemas.Face(
+        box=schemas.Box(x1=x1, y1=y1, x2=x2, y2=y2),
+        score=round(face.score, 5),
+        landmarks=schemas.Landmarks(
+            **{n: schemas.Point(x=round(x, 1), y=round(y, 1)) for n, (x, y) in zip(LANDMARK_NAMES, face.landmarks)}
+        ),
+    )
 
 
 def _candidate(match: PersonMatch) -> schemas.Candidate:
@@ -346,6 +429,21 @@ def _person(directory: str, person_id: str, person) -> schemas.Person:
         name=person.name,
         metadata=person.metadata,
         faces=[_stored_face(f) for f in person.faces],
+    )
+
+
+def _gallery_face(face: StoredFace, vector: list[float]) -> schemas.GalleryFace:
+    x1, y1, x2, y2 = face.box
+    return schemas.GalleryFace(
+        face_id=face.face_id,
+        person_id=face.person_id,
+        name=face.name,
+        metadata=face.metadata,
+        created_at=face.created_at,
+        source_sha256=face.source_sha256,
+        box=schemas.Box(x1=x1, y1=y1, x2=x2, y2=y2),
+        score=face.score,
+        embedding=vector,
     )
 
 

@@ -15,25 +15,7 @@ import torch
 from facenet_pytorch import MTCNN
 from PIL import Image
 
-LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
-
-
-@dataclass(frozen=True)
-class DetectedFace:
-    """One face in original-image pixels; landmarks follow LANDMARK_NAMES (image left/right)."""
-
-    box: tuple[float, float, float, float]
-    score: float
-    landmarks: tuple[tuple[float, float], ...]
-
-    @property
-    def area(self) -> float:
-        x1, y1, x2, y2 = self.box
-        return max(0.0, x2 - x1) * max(0.0, y2 - y1)
-
-    @property
-    def landmark_array(self) -> np.ndarray:
-        return np.asarray(self.landmarks, dtype=np.float64)
+from models.faces import DetectedFace
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.alignment import align_many
-from models.detector import DetectedFace, FaceDetector
+from models.detector import FaceDetector
 from models.embedders import Embedder
+from models.faces import DetectedFace
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from qdrant.base import (
     Gallery,
     Hit,
+    ImportedPerson,
     InvalidInput,
     NewFace,
     Person,
@@ -17,6 +18,7 @@ __all__ = [
     "Gallery",
     "GalleryBusy",
     "Hit",
+    "ImportedPerson",
     "InvalidInput",
     "NewFace",
     "Person",

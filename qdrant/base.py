@@ -29,6 +29,7 @@ import numpy as np
 MAX_ID_LENGTH = 128
 MAX_NAME_LENGTH = 256
 MAX_SEARCH_LIMIT = 1000
+MAX_TRANSFER_PAGE = 1000
 # No "_": the collection name maps "-" to "_", and two model ids must never share a name.
 MODEL_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,63}")
 # Point ids are derived from (directory, face_id): a face_id chosen by a caller
@@ -125,6 +126,8 @@ class NewFace:
     score: float
     source_sha256: str
     face_id: str | None = None
+    created_at: str | None = None
+    """Kept from an export on import; new enrolments are stamped now."""
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,16 @@ class Person:
 
 
 @dataclass(frozen=True)
+class ImportedPerson:
+    """One person's faces from an export, with the vectors as exported."""
+
+    person_id: str
+    name: str | None
+    metadata: dict[str, Any]
+    faces: list[NewFace]
+
+
+@dataclass(frozen=True)
 class Point:
     id: str
     vector: list[float]
@@ -231,8 +244,10 @@ class Gallery(ABC):
         """Payloads and cosine similarities of the nearest faces in scope, best first."""
 
     @abstractmethod
-    def _scroll(self, scope: Scope, limit: int, offset: str | None) -> tuple[list[dict], str | None]:
-        """A page of payloads in scope, in id order, and the offset of the next page."""
+    def _scroll(
+        self, scope: Scope, limit: int, offset: str | None, with_vectors: bool = False
+    ) -> tuple[list[Point], str | None]:
+        """A page of points in scope, in id order, and the offset of the next page (vectors empty unless asked)."""
 
     @abstractmethod
     def _count(self, scope: Scope) -> int: ...
@@ -280,10 +295,10 @@ class Gallery(ABC):
         face_ids = [str(uuid.uuid4()) if f.face_id is None else _check_identifier("face_id", f.face_id) for f in faces]
         if len(set(face_ids)) != len(face_ids):
             raise InvalidInput("invalid_face_id", "face_ids within one call must differ.")
-        created_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         with self._write_lock:
             # A photo enrolled without a name or metadata keeps the person's current ones.
-            existing, _ = self._scroll(scope, 1, None)
+            existing = [p.payload for p in self._scroll(scope, 1, None)[0]]
             if existing:
                 name = existing[0].get("name") if name is None else name
                 metadata = (existing[0].get("metadata") or {}) if metadata is None else metadata
@@ -296,7 +311,7 @@ class Gallery(ABC):
                         "face_id": face_id,
                         "name": name,
                         "metadata": metadata or {},
-                        "created_at": created_at,
+                        "created_at": face.created_at or now,
                         "source_sha256": face.source_sha256,
                         "box": [float(v) for v in face.box],
                         "det_score": float(face.score),
@@ -362,7 +377,7 @@ class Gallery(ABC):
         page = []
         for person_id in ids[:limit]:
             first, _ = self._scroll(Scope(directory, person_id), 1, None)
-            payload = first[0] if first else {}
+            payload = first[0].payload if first else {}
             page.append(PersonSummary(person_id, payload.get("name"), payload.get("metadata") or {}, counts[person_id]))
         return page, (offset + limit if len(ids) > limit else None)
 
@@ -371,8 +386,8 @@ class Gallery(ABC):
         faces: list[StoredFace] = []
         offset = None
         while True:
-            payloads, offset = self._scroll(scope, 256, offset)
-            faces.extend(StoredFace.from_payload(p) for p in payloads)
+            points, offset = self._scroll(scope, 256, offset)
+            faces.extend(StoredFace.from_payload(p.payload) for p in points)
             if offset is None:
                 break
         if not faces:
@@ -396,6 +411,50 @@ class Gallery(ABC):
             if changes:
                 self._set_payload(scope, changes)
         return self.get_person(directory, person_id)
+
+    def export_faces(
+        self, directory: str, limit: int = 256, cursor: str | None = None
+    ) -> tuple[list[tuple[StoredFace, list[float]]], str | None]:
+        """A page of a directory's faces with their vectors, and the cursor of the next page (None at the end).
+
+        Vectors only make sense to a gallery of the same model, which is why
+        an export is for moving or backing up a directory, not for sharing.
+        """
+        scope = Scope(check_directory(directory))
+        if not 1 <= limit <= MAX_TRANSFER_PAGE:
+            raise InvalidInput("invalid_limit", f"limit must be between 1 and {MAX_TRANSFER_PAGE}.")
+        if cursor is not None:
+            try:
+                cursor = str(uuid.UUID(cursor))
+            except (ValueError, AttributeError, TypeError):
+                raise InvalidInput("invalid_cursor", "cursor must be the next_cursor of an earlier page.") from None
+        points, next_cursor = self._scroll(scope, limit, cursor, with_vectors=True)
+        return [(StoredFace.from_payload(p.payload), p.vector) for p in points], next_cursor
+
+    def import_faces(self, directory: str, persons: Sequence[ImportedPerson]) -> int:
+        """Write exported faces into `directory` under their own face ids; returns how many were written.
+
+        Everything is validated before anything is written, so a bad record
+        changes nothing. Each person is one write; a re-run after an
+        interruption overwrites what the first run wrote, never duplicates it.
+        """
+        check_directory(directory)
+        total = sum(len(p.faces) for p in persons)
+        if not 1 <= total <= MAX_TRANSFER_PAGE:
+            raise InvalidInput("invalid_batch", f"import between 1 and {MAX_TRANSFER_PAGE} faces per call.")
+        seen: set[str] = set()
+        for person in persons:
+            check_person_id(person.person_id)
+            check_name(person.name)
+            check_metadata(person.metadata, self.max_metadata_bytes)
+            for face in person.faces:
+                self._vector(face.vector)
+                if face.face_id is None or face.face_id in seen:
+                    raise InvalidInput("invalid_face_id", "every imported face needs its own face_id.")
+                seen.add(_check_identifier("face_id", face.face_id))
+        for person in persons:
+            self.add_faces(directory, person.person_id, person.faces, person.name, person.metadata)
+        return total
 
     def delete_person(self, directory: str, person_id: str) -> int:
         return self._delete_scope(Scope(check_directory(directory), check_person_id(person_id)))

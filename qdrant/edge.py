@@ -85,11 +85,16 @@ class EdgeGallery(Gallery):
         )
         return [(p.payload or {}, float(p.score)) for p in self._shard.query(request)]
 
-    def _scroll(self, scope: Scope, limit: int, offset: str | None) -> tuple[list[dict], str | None]:
+    def _scroll(
+        self, scope: Scope, limit: int, offset: str | None, with_vectors: bool = False
+    ) -> tuple[list[Point], str | None]:
         records, next_offset = self._shard.scroll(
-            qe.ScrollRequest(offset=offset, limit=limit, filter=_filter(scope), with_payload=True)
+            qe.ScrollRequest(
+                offset=offset, limit=limit, filter=_filter(scope), with_payload=True, with_vector=with_vectors
+            )
         )
-        return [r.payload or {} for r in records], (None if next_offset is None else str(next_offset))
+        points = [Point(str(r.id), list(r.vector or []) if with_vectors else [], r.payload or {}) for r in records]
+        return points, (None if next_offset is None else str(next_offset))
 
     def _count(self, scope: Scope) -> int:
         return self._shard.count(qe.CountRequest(exact=True, filter=_filter(scope)))

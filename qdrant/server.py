@@ -83,11 +83,19 @@ class ServerGallery(Gallery):
         )
         return [(p.payload or {}, float(p.score)) for p in response.points]
 
-    def _scroll(self, scope: Scope, limit: int, offset: str | None) -> tuple[list[dict], str | None]:
+    def _scroll(
+        self, scope: Scope, limit: int, offset: str | None, with_vectors: bool = False
+    ) -> tuple[list[Point], str | None]:
         records, next_offset = self._client.scroll(
-            self.collection, scroll_filter=_filter(scope), limit=limit, offset=offset, with_payload=True
+            self.collection,
+            scroll_filter=_filter(scope),
+            limit=limit,
+            offset=offset,
+            with_payload=True,
+            with_vectors=with_vectors,
         )
-        return [r.payload or {} for r in records], (None if next_offset is None else str(next_offset))
+        points = [Point(str(r.id), list(r.vector or []) if with_vectors else [], r.payload or {}) for r in records]
+        return points, (None if next_offset is None else str(next_offset))
 
     def _count(self, scope: Scope) -> int:
         return self._client.count(self.collection, count_filter=_filter(scope), exact=True).count

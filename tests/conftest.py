@@ -48,7 +48,9 @@ def dlib_chip(dlib_reference: DlibReference) -> Callable[[Path], np.ndarray]:
 @pytest.fixture(scope="session")
 def service_url(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path):
     """One real `bentoml serve` for the session, on a free loopback port with a fresh Edge gallery."""
-    from server import keys_json, running_service
+    from server import keys_json
+
+    from scripts.local_service import running_service
 
     work = tmp_path_factory.mktemp("service")
     env = {

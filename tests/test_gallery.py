@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qdrant import InvalidInput, NewFace
+from qdrant import ImportedPerson, InvalidInput, NewFace
 from qdrant.edge import EdgeGallery, GalleryBusy
 from qdrant.server import ServerGallery
 
@@ -165,6 +165,72 @@ def test_invalid_input_changes_nothing(gallery, call, code):
         call(gallery)
     assert info.value.code == code
     assert gallery.count("d") == 1
+
+
+def test_export_pages_through_a_directory_with_vectors_and_import_restores_it(gallery):
+    for i in range(7):
+        gallery.add_faces("src", f"p{i % 3}", [face(unit(100 + i))], name=f"P{i % 3}", metadata={"n": i % 3})
+    gallery.add_faces("other", "p0", [face(unit(999))])
+    exported, cursor = [], None
+    while True:
+        page, cursor = gallery.export_faces("src", limit=3, cursor=cursor)
+        assert len(page) <= 3
+        exported += page
+        if cursor is None:
+            break
+    assert len(exported) == 7 and {f.directory for f, _ in exported} == {"src"}
+    by_id = {f.face_id: v for f, v in exported}
+    assert len(by_id) == 7 and all(len(v) == DIM for v in by_id.values())
+
+    persons: dict[str, list] = {}
+    for stored, vector in exported:
+        persons.setdefault(stored.person_id, []).append((stored, vector))
+    batch = [
+        ImportedPerson(
+            pid,
+            faces[0][0].name,
+            faces[0][0].metadata,
+            [NewFace(np.asarray(v), f.box, f.score, f.source_sha256, f.face_id, f.created_at) for f, v in faces],
+        )
+        for pid, faces in persons.items()
+    ]
+    assert gallery.import_faces("dst", batch) == 7
+    assert gallery.import_faces("dst", batch) == 7  # a re-run overwrites, never duplicates
+    assert gallery.count("dst") == 7
+    for stored, vector in exported:
+        (hit,) = gallery.search("dst", np.asarray(vector), limit=1)
+        assert (hit.face.face_id, hit.face.person_id, hit.face.created_at) == (
+            stored.face_id,
+            stored.person_id,
+            stored.created_at,
+        )
+        assert hit.similarity > 0.999 and hit.face.name == stored.name and hit.face.metadata == stored.metadata
+    assert gallery.count("src") == 7 and gallery.count("other") == 1
+
+
+@pytest.mark.parametrize(
+    "bad, code",
+    [
+        (lambda ok: [ImportedPerson("p", None, {}, [face(np.zeros(DIM), "f1")])], "invalid_vector"),
+        (lambda ok: [ImportedPerson("p", None, {}, [face(unit(1), None)])], "invalid_face_id"),
+        (lambda ok: [*ok, ImportedPerson("q", None, {}, [face(unit(2), "f1")])], "invalid_face_id"),
+        (lambda ok: [*ok, ImportedPerson(" q", None, {}, [face(unit(2), "f2")])], "invalid_person_id"),
+        (lambda ok: [*ok, ImportedPerson("q", None, {"x": "y" * 300}, [face(unit(2), "f2")])], "metadata_too_large"),
+        (lambda ok: [], "invalid_batch"),
+    ],
+)
+def test_an_import_with_one_bad_record_writes_nothing(gallery, bad, code):
+    ok = [ImportedPerson("p", "P", {}, [face(unit(1), "f1")])]
+    with pytest.raises(InvalidInput) as info:
+        gallery.import_faces("dst", bad(ok))
+    assert info.value.code == code and gallery.count("dst") == 0
+
+
+@pytest.mark.parametrize("cursor", ["not-a-cursor", "1; drop", ""])
+def test_export_refuses_a_cursor_it_did_not_give(gallery, cursor):
+    with pytest.raises(InvalidInput) as info:
+        gallery.export_faces("d", cursor=cursor)
+    assert info.value.code == "invalid_cursor"
 
 
 @pytest.mark.parametrize("model_id", ["../x", "a/b", "a_b", "", "x" * 65])

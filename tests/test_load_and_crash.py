@@ -7,10 +7,11 @@ import threading
 import time
 
 import httpx
-from server import auth, keys_json, running_service
+from server import auth, keys_json
 
 from scripts.faces_data import FACES_DIR
 from scripts.loadtest import run_load
+from scripts.local_service import running_service
 
 
 def test_mixed_load_has_no_errors_and_loses_nothing(service_url):

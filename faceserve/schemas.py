@@ -1,12 +1,16 @@
-"""Pydantic models for every request and response body (they become the OpenAPI document)."""
+"""Pydantic models for every request and response body.
+
+The service builds its OpenAPI document from them and the Python client
+parses its responses with them, so both sides share one definition. Only
+pydantic is imported here: the client installs without torch.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
-
-from models.detector import LANDMARK_NAMES, DetectedFace
+from pydantic import BaseModel, Field, field_validator
 
 DIRECTORY = Field(
     ..., min_length=1, max_length=128, description="Gallery (tenant) the person belongs to.", examples=["office-berlin"]
@@ -42,17 +46,6 @@ class Face(BaseModel):
     box: Box
     score: float = Field(description="Detection confidence, 0–1.")
     landmarks: Landmarks
-
-    @classmethod
-    def of(cls, face: DetectedFace) -> Face:
-        x1, y1, x2, y2 = (round(v, 1) for v in face.box)
-        return cls(
-            box=Box(x1=x1, y1=y1, x2=x2, y2=y2),
-            score=round(face.score, 5),
-            landmarks=Landmarks(
-                **{n: Point(x=round(x, 1), y=round(y, 1)) for n, (x, y) in zip(LANDMARK_NAMES, face.landmarks)}
-            ),
-        )
 
 
 class ImageSize(BaseModel):
@@ -94,6 +87,9 @@ class EnrollItem(BaseModel):
     metadata: dict[str, Any] | None = None
     request_id: str | None = Field(
         None, max_length=128, description="Idempotency key: a retry with the same id stores nothing twice."
+    )
+    single_face: bool = Field(
+        False, description="Refuse a photo with several faces (422 several_faces) instead of enrolling the largest."
     )
 
 
@@ -182,6 +178,17 @@ class Deleted(BaseModel):
     deleted_faces: int
 
 
+class Limits(BaseModel):
+    """What one request may carry, so clients can size their batches."""
+
+    max_request_bytes: int
+    max_image_bytes: int
+    max_image_pixels: int
+    max_faces: int
+    max_batch_items: int = Field(description="Items per /enroll_batch call.")
+    max_transfer_faces: int = Field(description="Faces per /directories/export page and /directories/import call.")
+
+
 class ModelInfo(BaseModel):
     model: str
     dim: int
@@ -190,3 +197,38 @@ class ModelInfo(BaseModel):
     distance_threshold: float
     gallery_backend: str
     collection: str
+    limits: Limits
+
+
+class GalleryFace(BaseModel):
+    """One enrolled face as exported, and as imported: all it takes to restore it in a gallery of the same model."""
+
+    face_id: str = Field(min_length=1, max_length=128)
+    person_id: str = PERSON_ID
+    name: str | None = Field(None, max_length=256)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: str = Field(description="ISO 8601, kept from the original enrolment.")
+    source_sha256: str = Field("", pattern=r"^([0-9a-f]{64})?$")
+    box: Box
+    score: float
+    embedding: list[float] = Field(description="The stored unit vector; only meaningful to the same model.")
+
+    @field_validator("created_at")
+    @classmethod
+    def _iso_datetime(cls, value: str) -> str:
+        datetime.fromisoformat(value)
+        return value
+
+
+class ExportPage(BaseModel):
+    directory: str
+    model: str
+    dim: int
+    faces: list[GalleryFace]
+    next_cursor: str | None = Field(None, description="Pass as cursor for the next page; null on the last page.")
+
+
+class ImportResponse(BaseModel):
+    directory: str
+    imported_faces: int
+    persons: int

@@ -1,0 +1,252 @@
+"""A typed Python client for a running faceserve.
+
+Every call returns the response model the service itself declares
+(`faceserve.schemas`), and every failure is a `FaceserveError` carrying the
+service's stable error code. Requests the service sheds for load (429, 503)
+or that lose their connection are retried with backoff. That is safe for
+every call: reads and deletes are idempotent, imports carry their face ids,
+and enrolments carry an idempotency key, generated here when the caller
+gives none, so a retried enrolment overwrites instead of duplicating.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from faceserve import schemas
+
+ImageInput = bytes | str | os.PathLike | BinaryIO
+"""Image bytes, a file path (str or Path), or an open binary file."""
+
+Model = TypeVar("Model", bound=BaseModel)
+RETRIED_STATUS = frozenset({429, 503})
+RETRIED_ERRORS = (httpx.ConnectError, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+
+
+class FaceserveError(Exception):
+    """A request the service refused or could not answer; `code` is the service's stable error code."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}" if status else f"{code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> FaceserveError:
+        try:
+            error = response.json()["error"]
+            code, message = error["code"], error["message"]
+        except (ValueError, KeyError, TypeError):
+            code, message = "http_error", response.text[:500] or response.reason_phrase
+        return cls(response.status_code, code, message, _retry_after(response))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["retry-after"])
+    except (KeyError, ValueError):
+        return None
+
+
+def encode_image(image: ImageInput) -> str:
+    """Base64 of the image's bytes, as every endpoint takes images in JSON."""
+    if isinstance(image, bytes):
+        data = image
+    elif isinstance(image, (str, os.PathLike)):
+        data = Path(image).read_bytes()
+    else:
+        data = image.read()
+    return base64.b64encode(data).decode("ascii")
+
+
+class Faceserve:
+    """One service, one API key; thread-safe, so one instance can serve a pool of threads.
+
+    >>> with Faceserve("http://127.0.0.1:3000", api_key="…") as fs:
+    ...     fs.enroll("alice.jpg", directory="office", person_id="alice", name="Alice")
+    ...     for face in fs.recognize("door.jpg", directory="office").faces:
+    ...         print(face.match.name if face.known else "unknown")
+    """
+
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:3000",
+        api_key: str | None = None,
+        *,
+        timeout_s: float = 120.0,
+        retries: int = 4,
+        backoff_s: float = 0.5,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=url, headers=headers, timeout=timeout_s, transport=transport)
+        self.retries = retries
+        self.backoff_s = backoff_s
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Faceserve:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _post(self, route: str, body: dict[str, Any], model: type[Model]) -> Model:
+        body = {k: v for k, v in body.items() if v is not None}  # the service's defaults apply
+        for attempt in range(self.retries + 1):
+            wait = self.backoff_s * 2**attempt
+            try:
+                response = self._http.post(route, json=body)
+            except RETRIED_ERRORS as exc:
+                if attempt == self.retries:
+                    raise FaceserveError(0, "unreachable", f"{self._http.base_url}{route}: {exc!r}") from exc
+            except httpx.TimeoutException as exc:  # not retried: the service may be busy with it still
+                raise FaceserveError(0, "timeout", f"{self._http.base_url}{route}: {exc!r}") from exc
+            else:
+                if response.status_code < 400:
+                    return model.model_validate_json(response.content)
+                error = FaceserveError.from_response(response)
+                if response.status_code not in RETRIED_STATUS or attempt == self.retries:
+                    raise error
+                wait = error.retry_after if error.retry_after is not None else wait
+            time.sleep(wait)
+        raise AssertionError("unreachable")
+
+    # -- the service ----------------------------------------------------------------------------
+    def ready(self) -> bool:
+        """Whether the service answers its readiness probe (models loaded, gallery reachable)."""
+        try:
+            return self._http.get("/readyz").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def info(self) -> schemas.ModelInfo:
+        return self._post("/info", {}, schemas.ModelInfo)
+
+    # -- photos -----------------------------------------------------------------------------------
+    def detect(
+        self, image: ImageInput, *, min_confidence: float | None = None, max_faces: int | None = None
+    ) -> schemas.DetectResponse:
+        body = {"image": encode_image(image), "min_confidence": min_confidence, "max_faces": max_faces}
+        return self._post("/detect", body, schemas.DetectResponse)
+
+    def embed(self, image: ImageInput, *, max_faces: int | None = None) -> schemas.EmbedResponse:
+        return self._post("/embed", {"image": encode_image(image), "max_faces": max_faces}, schemas.EmbedResponse)
+
+    def verify(
+        self, image_a: ImageInput, image_b: ImageInput, *, threshold: float | None = None
+    ) -> schemas.VerifyResponse:
+        body = {"image_a": encode_image(image_a), "image_b": encode_image(image_b), "threshold": threshold}
+        return self._post("/verify", body, schemas.VerifyResponse)
+
+    def recognize(
+        self,
+        image: ImageInput,
+        directory: str,
+        *,
+        threshold: float | None = None,
+        top_k: int | None = None,
+        max_faces: int | None = None,
+    ) -> schemas.RecognizeResponse:
+        body = {
+            "image": encode_image(image),
+            "directory": directory,
+            "threshold": threshold,
+            "top_k": top_k,
+            "max_faces": max_faces,
+        }
+        return self._post("/recognize", body, schemas.RecognizeResponse)
+
+    # -- enrolment --------------------------------------------------------------------------------
+    def enroll(
+        self,
+        image: ImageInput,
+        directory: str,
+        person_id: str,
+        *,
+        name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        request_id: str | None = None,
+        single_face: bool = False,
+    ) -> schemas.EnrollResponse:
+        body = {
+            "image": encode_image(image),
+            "directory": directory,
+            "person_id": person_id,
+            "name": name,
+            "metadata": metadata,
+            "request_id": request_id or uuid.uuid4().hex,
+            "single_face": single_face,
+        }
+        return self._post("/enroll", body, schemas.EnrollResponse)
+
+    def enroll_batch(self, items: Sequence[schemas.EnrollItem]) -> schemas.EnrollBatchResponse:
+        """Up to `info().limits.max_batch_items` enrolments in one call; each succeeds or fails on its own."""
+        keyed = [
+            item if item.request_id else item.model_copy(update={"request_id": uuid.uuid4().hex}) for item in items
+        ]
+        body = {"items": [item.model_dump(exclude_none=True) for item in keyed]}
+        return self._post("/enroll_batch", body, schemas.EnrollBatchResponse)
+
+    # -- persons and directories ------------------------------------------------------------------
+    def list_persons(self, directory: str, *, limit: int = 50, offset: int = 0) -> schemas.PersonPage:
+        return self._post(
+            "/persons/list", {"directory": directory, "limit": limit, "offset": offset}, schemas.PersonPage
+        )
+
+    def persons(self, directory: str, *, page_size: int = 500) -> Iterator[schemas.PersonSummary]:
+        """Every person of a directory, by person_id, fetching a page at a time."""
+        offset: int | None = 0
+        while offset is not None:
+            page = self.list_persons(directory, limit=page_size, offset=offset)
+            yield from page.persons
+            offset = page.next_offset
+
+    def get_person(self, directory: str, person_id: str) -> schemas.Person:
+        return self._post("/persons/get", {"directory": directory, "person_id": person_id}, schemas.Person)
+
+    def update_person(
+        self, directory: str, person_id: str, *, name: str | None = None, metadata: dict[str, Any] | None = None
+    ) -> schemas.Person:
+        body = {"directory": directory, "person_id": person_id, "name": name, "metadata": metadata}
+        return self._post("/persons/update", body, schemas.Person)
+
+    def delete_person(self, directory: str, person_id: str) -> schemas.Deleted:
+        return self._post("/persons/delete", {"directory": directory, "person_id": person_id}, schemas.Deleted)
+
+    def delete_face(self, directory: str, face_id: str) -> schemas.Deleted:
+        return self._post("/faces/delete", {"directory": directory, "face_id": face_id}, schemas.Deleted)
+
+    def delete_directory(self, directory: str) -> schemas.Deleted:
+        return self._post("/directories/delete", {"directory": directory}, schemas.Deleted)
+
+    def export_pages(self, directory: str, *, page_size: int = 256) -> Iterator[schemas.ExportPage]:
+        """The directory's faces with their vectors, a page at a time (needs a key with write access)."""
+        cursor: str | None = None
+        while True:
+            page = self._post(
+                "/directories/export",
+                {"directory": directory, "limit": page_size, "cursor": cursor},
+                schemas.ExportPage,
+            )
+            yield page
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def import_faces(self, directory: str, model: str, faces: Sequence[schemas.GalleryFace]) -> schemas.ImportResponse:
+        """Exported faces into `directory`; the service refuses (409) faces of another model."""
+        body = {"directory": directory, "model": model, "faces": [f.model_dump() for f in faces]}
+        return self._post("/directories/import", body, schemas.ImportResponse)

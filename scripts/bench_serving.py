@@ -1,0 +1,210 @@
+"""What serving costs and what adaptive batching buys, against real `bentoml serve` processes.
+
+    python scripts/bench_serving.py [embedder] [batching] [--seconds 20]
+
+embedder: the batched Embedder service behind a thin entry service
+    (scripts/embed_gateway.py), 32 concurrent clients sending one aligned chip
+    per request, against the bare model at its best batch measured in this
+    same run.
+batching: the whole API, `recognize` on single-face photos at 1, 8 and 32
+    concurrent clients, once with adaptive batching and once with
+    FACESERVE_ADAPTIVE_BATCHING=false: throughput, p50/p95 latency, errors.
+
+Each server gets its own temporary gallery and the model store of
+$BENTOML_HOME (run scripts/import_models.py first). Prints medians and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import json
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.detector import FaceDetector  # noqa: E402
+from models.embedders import SPECS, load_embedder, resolve_model_id  # noqa: E402
+from scripts.bench_models import real_chips, timed  # noqa: E402
+from scripts.faces_data import single_face_photos  # noqa: E402
+from scripts.local_service import running_service  # noqa: E402
+
+DIRECTORY = "bench-serving"
+CONCURRENCY = (1, 8, 32)
+
+
+@dataclass
+class Run:
+    latencies: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, seconds: float, error: str | None) -> None:
+        with self.lock:
+            if error is None:
+                self.latencies.append(seconds)
+            else:
+                self.errors[error] = self.errors.get(error, 0) + 1
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.wall_s
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    def line(self, label: str, unit: str) -> str:
+        errors = sum(self.errors.values())
+        return (
+            f"{label:<34} {self.rate:7.2f} {unit}/s  p50 {self.quantile(0.5):7.0f} ms  "
+            f"p95 {self.quantile(0.95):7.0f} ms  n={len(self.latencies)} errors={errors}"
+            + (f" {self.errors}" if errors else "")
+        )
+
+
+# -- served vs bare embedder ----------------------------------------------------------------
+
+
+async def drive_embedder(url: str, chips: np.ndarray, clients: int, seconds: float) -> Run:
+    run = Run()
+    bodies = [json.dumps({"chips": base64.b64encode(chip[None].tobytes()).decode()}).encode() for chip in chips]
+    headers = {"content-type": "application/json"}
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=httpx.Limits(max_connections=clients)) as http:
+        await asyncio.gather(
+            *(http.post("/embed", content=bodies[i], headers=headers) for i in range(clients))
+        )  # warm-up
+        deadline = time.monotonic() + seconds
+
+        async def loop(index: int) -> None:
+            k = index
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                try:
+                    response = await http.post("/embed", content=bodies[k % len(bodies)], headers=headers)
+                    error = None if response.status_code == 200 else f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    error = type(exc).__name__
+                run.add(time.perf_counter() - started, error)
+                k += clients
+
+        started = time.perf_counter()
+        await asyncio.gather(*(loop(i) for i in range(clients)))
+        run.wall_s = time.perf_counter() - started
+    return run
+
+
+def bench_embedder(seconds: float, repeats: int) -> None:
+    model_id = resolve_model_id("auto")
+    spec = SPECS[model_id]
+    chips = real_chips(FaceDetector(), spec.geometry, 64)
+    embed = load_embedder(model_id, "cpu").embed
+    bare = {b: b / timed(lambda b=b: embed(chips[:b]), repeats) for b in (1, 8, 32, 64)}
+    best = max(bare, key=bare.get)
+    print(f"== served vs bare embedder ({model_id}, CPU)")
+    for b, rate in bare.items():
+        print(f"bare batch {b:<3} {rate:7.1f} faces/s")
+    with tempfile.TemporaryDirectory() as tmp:
+        with running_service({}, Path(tmp) / "embedder.log", target="scripts.embed_gateway:EmbedGateway") as service:
+            run = asyncio.run(drive_embedder(service.url, chips, 32, seconds))
+    print(run.line("served, 32 clients x 1 chip", "faces"))
+    print(f"served / bare best (batch {best}): {run.rate / bare[best]:.2f}")
+
+
+# -- adaptive batching on vs off --------------------------------------------------------------
+
+
+def vga_jpeg(path: Path) -> str:
+    image = Image.open(path).convert("RGB")
+    image.thumbnail((640, 640))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def drive_recognize(url: str, photos: list[str], clients: int, seconds: float) -> Run:
+    run = Run()
+    deadline = time.monotonic() + seconds
+
+    def loop(index: int) -> None:
+        with httpx.Client(base_url=url, timeout=120) as http:
+            k = index
+            while time.monotonic() < deadline:
+                body = {"image": photos[k % len(photos)], "directory": DIRECTORY}
+                started = time.perf_counter()
+                try:
+                    response = http.post("/recognize", json=body)
+                    error = None if response.status_code == 200 else f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    error = type(exc).__name__
+                run.add(time.perf_counter() - started, error)
+                k += clients
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run.wall_s = time.perf_counter() - started
+    return run
+
+
+def bench_batching(seconds: float) -> None:
+    paths = single_face_photos()[::7][:24]
+    photos = [vga_jpeg(p) for p in paths]
+    results: dict[tuple[bool, int], Run] = {}
+    for batching in (True, False):
+        env = {"FACESERVE_AUTH": "disabled", "FACESERVE_ADAPTIVE_BATCHING": str(batching).lower()}
+        with tempfile.TemporaryDirectory() as tmp:
+            env["FACESERVE_GALLERY_PATH"] = str(Path(tmp) / "gallery")
+            with running_service(env, Path(tmp) / "serve.log") as service:
+                with httpx.Client(base_url=service.url, timeout=120) as http:
+                    for i, photo in enumerate(photos[::2]):  # half the photos' people are known
+                        http.post("/enroll", json={"image": photo, "directory": DIRECTORY, "person_id": f"p{i}"})
+                drive_recognize(service.url, photos, 8, 5)  # warm-up
+                for clients in CONCURRENCY:
+                    results[batching, clients] = run = drive_recognize(service.url, photos, clients, seconds)
+                    print(run.line(f"batching {'on ' if batching else 'off'}, {clients:>2} clients", "req"), flush=True)
+    print("== recognize, VGA single-face photos: adaptive batching on vs off")
+    print(f"{'clients':>7} {'on req/s':>9} {'off req/s':>10} {'ratio':>6} {'on p95':>8} {'off p95':>8}")
+    for clients in CONCURRENCY:
+        on, off = results[True, clients], results[False, clients]
+        print(
+            f"{clients:>7} {on.rate:9.2f} {off.rate:10.2f} {on.rate / off.rate:6.2f} "
+            f"{on.quantile(0.95):7.0f}ms {off.quantile(0.95):7.0f}ms"
+        )
+    single = results[True, 1].quantile(0.5)
+    print(f"p95 at 32 clients / p50 at 1 client (batching on): {results[True, 32].quantile(0.95) / single:.1f}")
+    print(
+        f"errors: {sum(sum(r.errors.values()) for r in results.values())} over {sum(len(r.latencies) for r in results.values())} requests"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("parts", nargs="*", choices=["embedder", "batching"], default=[])
+    parser.add_argument("--seconds", type=float, default=20, help="measured time per load level")
+    parser.add_argument("--repeats", type=int, default=5, help="repeats of each bare-model batch")
+    args = parser.parse_args()
+    parts = args.parts or ["embedder", "batching"]
+    if "embedder" in parts:
+        bench_embedder(args.seconds, args.repeats)
+    if "batching" in parts:
+        bench_batching(args.seconds)
+
+
+if __name__ == "__main__":
+    main()
