@@ -62,7 +62,7 @@ def _safe(name: str) -> str:
 
 
 def _bar(args: argparse.Namespace, unit: str, total: int | None = None) -> tqdm:
-    return tqdm(total=total, unit=unit, disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=total, unit=unit, disable=args.quiet, file=sys.stderr, dynamic_ncols=True, delay=0.5)
 
 
 def _enroll(client: Faceserve, args: argparse.Namespace) -> int:

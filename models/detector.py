@@ -49,6 +49,11 @@ class FaceDetector:
             state = torch.load(weights, map_location="cpu", weights_only=True)
             for net in ("pnet", "rnet", "onet"):
                 getattr(self._mtcnn, net).load_state_dict(state[net])
+        # Channels-last weights make every conv and max-pool of the three nets take torch's vectorised
+        # NHWC kernels: 1.35x faster detection on CPU (VGA 30.8 -> 22.9 ms, 1080p 216 -> 157 ms), same
+        # boxes and landmarks to 0.0002 px (scripts/bench_models.py prints both layouts).
+        for net in (self._mtcnn.pnet, self._mtcnn.rnet, self._mtcnn.onet):
+            net.to(memory_format=torch.channels_last)
 
     def _scale_for(self, image: np.ndarray) -> float:
         longest = max(image.shape[:2])

@@ -2,10 +2,10 @@
 
     python scripts/bench_serving.py [embedder] [batching] [--seconds 20]
 
-embedder: the batched Embedder service behind a thin entry service
+embedder: the Embedder service behind a thin entry service
     (scripts/embed_gateway.py), 32 concurrent clients sending one aligned chip
-    per request, against the bare model at its best batch measured in this
-    same run.
+    per request, with adaptive batching on and off, against the bare model at
+    its best batch measured in this same run.
 batching: the whole API, `recognize` on single-face photos at 1, 8 and 32
     concurrent clients, once with adaptive batching and once with
     FACESERVE_ADAPTIVE_BATCHING=false: throughput, p50/p95 latency, errors.
@@ -116,11 +116,15 @@ def bench_embedder(seconds: float, repeats: int) -> None:
     print(f"== served vs bare embedder ({model_id}, CPU)")
     for b, rate in bare.items():
         print(f"bare batch {b:<3} {rate:7.1f} faces/s")
-    with tempfile.TemporaryDirectory() as tmp:
-        with running_service({}, Path(tmp) / "embedder.log", target="scripts.embed_gateway:EmbedGateway") as service:
-            run = asyncio.run(drive_embedder(service.url, chips, 32, seconds))
-    print(run.line("served, 32 clients x 1 chip", "faces"))
-    print(f"served / bare best (batch {best}): {run.rate / bare[best]:.2f}")
+    runs = {}
+    for batching in (True, False):
+        env = {"FACESERVE_ADAPTIVE_BATCHING": str(batching).lower()}
+        with tempfile.TemporaryDirectory() as tmp:
+            with running_service(env, Path(tmp) / "embedder.log", target="scripts.embed_gateway:EmbedGateway") as svc:
+                runs[batching] = asyncio.run(drive_embedder(svc.url, chips, 32, seconds))
+        print(runs[batching].line(f"served, batching {'on' if batching else 'off'}, 32 clients x 1 chip", "faces"))
+    print(f"served (batching on) / bare best (batch {best}): {runs[True].rate / bare[best]:.2f}")
+    print(f"served embedder, batching on / off: {runs[True].rate / runs[False].rate:.2f}")
 
 
 # -- adaptive batching on vs off --------------------------------------------------------------
@@ -195,11 +199,13 @@ def bench_batching(seconds: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("parts", nargs="*", choices=["embedder", "batching"], default=[])
+    parser.add_argument("parts", nargs="*", metavar="embedder|batching", help="default: both")
     parser.add_argument("--seconds", type=float, default=20, help="measured time per load level")
     parser.add_argument("--repeats", type=int, default=5, help="repeats of each bare-model batch")
     args = parser.parse_args()
     parts = args.parts or ["embedder", "batching"]
+    if set(parts) - {"embedder", "batching"}:
+        parser.error(f"unknown part(s): {sorted(set(parts) - {'embedder', 'batching'})}")
     if "embedder" in parts:
         bench_embedder(args.seconds, args.repeats)
     if "batching" in parts:
