@@ -52,8 +52,8 @@ ImageField = Annotated[
 ]
 
 
-# The model services are internal: no session refresh (see api/remote.py), and no access log line per call,
-# which the public API already logs once per request and which costs the embedder ~5% of its CPU.
+# The model services are internal: no session refresh (see api/remote.py), and no access log line per call
+# (the public API logs each request once; the embedder would log every face of it again).
 MODEL_SERVICE: dict[str, Any] = {
     "workers": 1,
     "traffic": {"timeout": settings.request_timeout_s},
