@@ -30,6 +30,7 @@ from models.embedders import SPECS, load_embedder, resolve_model_id
 from models.faces import DetectedFace
 from models.imaging import ImageLimits
 from qdrant import open_gallery
+from qdrant.base import MAX_TRANSFER_PAGE
 from settings import get_settings
 
 logger = logging.getLogger("faceserve")
@@ -277,7 +278,7 @@ class FaceService:
         self,
         ctx: bentoml.Context,
         directory: Directory,
-        limit: Annotated[int, Field(ge=1, le=1000)] = 256,
+        limit: Annotated[int, Field(ge=1, le=MAX_TRANSFER_PAGE)] = 256,
         cursor: Annotated[str | None, Field(max_length=64, description="next_cursor of the previous page.")] = None,
     ) -> schemas.ExportPage:
         """A page of the directory's faces with their vectors, for backup or moving to another gallery."""
@@ -290,7 +291,7 @@ class FaceService:
         ctx: bentoml.Context,
         directory: Directory,
         model: Annotated[str, Field(description="The model the faces were exported from; must be this one's.")],
-        faces: Annotated[list[schemas.GalleryFace], Field(min_length=1, max_length=1000)],
+        faces: Annotated[list[schemas.GalleryFace], Field(min_length=1, max_length=MAX_TRANSFER_PAGE)],
     ) -> schemas.ImportResponse:
         """Faces from an export, under their own face ids: importing the same page twice stores it once."""
         return await self.api.import_faces(ctx.request.headers, directory, model, faces)

@@ -25,7 +25,7 @@ from api.errors import ApiError, no_face, not_found, several_faces
 from api.inputs import image_bytes
 from faceserve import schemas
 from models.alignment import align_many
-from models.embedders import EmbedderSpec
+from models.embedders import EmbedderSpec, distance
 from models.faces import LANDMARK_NAMES, DetectedFace
 from models.imaging import ImageError, ImageLimits, decode_image
 from qdrant import Gallery, ImportedPerson, InvalidInput, NewFace, PersonMatch, StoredFace
@@ -151,7 +151,7 @@ class FaceApi:
         return schemas.VerifyResponse(
             same_person=similarity >= threshold,
             similarity=round(similarity, 5),
-            distance=round(float(np.sqrt(max(0.0, 2.0 - 2.0 * similarity))), 5),
+            distance=round(distance(similarity), 5),
             threshold=threshold,
             model=self.spec.model_id,
             face_a=face_out(a.faces[0]),
@@ -397,10 +397,14 @@ class FaceApi:
         )
 
 
+def _box(box: tuple[float, float, float, float]) -> schemas.Box:
+    x1, y1, x2, y2 = box
+    return schemas.Box(x1=x1, y1=y1, x2=x2, y2=y2)
+
+
 def face_out(face: DetectedFace) -> schemas.Face:
-    x1, y1, x2, y2 = (round(v, 1) for v in face.box)
     return schemas.Face(
-        box=schemas.Box(x1=x1, y1=y1, x2=x2, y2=y2),
+        box=_box(tuple(round(v, 1) for v in face.box)),
         score=round(face.score, 5),
         landmarks=schemas.Landmarks(
             **{n: schemas.Point(x=round(x, 1), y=round(y, 1)) for n, (x, y) in zip(LANDMARK_NAMES, face.landmarks)}
@@ -414,7 +418,7 @@ def _candidate(match: PersonMatch) -> schemas.Candidate:
         name=match.name,
         metadata=match.metadata,
         similarity=round(match.similarity, 5),
-        distance=round(float(np.sqrt(max(0.0, 2.0 - 2.0 * match.similarity))), 5),
+        distance=round(distance(match.similarity), 5),
         face_id=match.face_id,
         matched_faces=match.matched_faces,
     )
@@ -433,7 +437,6 @@ def _person(directory: str, person_id: str, person) -> schemas.Person:
 
 
 def _gallery_face(face: StoredFace, vector: list[float]) -> schemas.GalleryFace:
-    x1, y1, x2, y2 = face.box
     return schemas.GalleryFace(
         face_id=face.face_id,
         person_id=face.person_id,
@@ -441,18 +444,17 @@ def _gallery_face(face: StoredFace, vector: list[float]) -> schemas.GalleryFace:
         metadata=face.metadata,
         created_at=face.created_at,
         source_sha256=face.source_sha256,
-        box=schemas.Box(x1=x1, y1=y1, x2=x2, y2=y2),
+        box=_box(face.box),
         score=face.score,
         embedding=vector,
     )
 
 
 def _stored_face(face: StoredFace) -> schemas.StoredFaceOut:
-    x1, y1, x2, y2 = face.box
     return schemas.StoredFaceOut(
         face_id=face.face_id,
         created_at=face.created_at,
-        box=schemas.Box(x1=x1, y1=y1, x2=x2, y2=y2),
+        box=_box(face.box),
         score=face.score,
         source_sha256=face.source_sha256,
     )

@@ -38,8 +38,8 @@ def export_directory(
 ) -> int:
     """Write the header and every face of `directory` to `out`; returns the number of faces."""
     count = 0
-    for page in client.export_pages(directory, page_size=page_size):
-        if count == 0:
+    for number, page in enumerate(client.export_pages(directory, page_size=page_size)):
+        if number == 0:  # the first page names the model; an empty directory still gets its header
             header = {
                 "format": FORMAT,
                 "version": VERSION,

@@ -18,6 +18,11 @@ from models import store
 from models.alignment import DLIB_150, FACENET_160, ChipGeometry
 
 
+def distance(similarity: float) -> float:
+    """Euclidean distance of two unit vectors from their cosine similarity: sqrt(2 - 2·cos)."""
+    return float(np.sqrt(max(0.0, 2.0 - 2.0 * similarity)))
+
+
 @dataclass(frozen=True)
 class EmbedderSpec:
     """What a caller must know about a model to align for it and to read its scores."""
@@ -35,7 +40,7 @@ class EmbedderSpec:
 
     @property
     def distance_threshold(self) -> float:
-        return float(np.sqrt(max(0.0, 2.0 - 2.0 * self.threshold)))
+        return distance(self.threshold)
 
 
 # dlib documents Euclidean 0.6 on its raw descriptors. Raw descriptors have a
