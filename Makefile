@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 3000
+# Loopback only unless told otherwise (HOST=0.0.0.0): with keys disabled, anyone who reaches the port owns it.
+HOST ?= 127.0.0.1
 
 .PHONY: setup serve test build
 
@@ -17,7 +19,7 @@ setup: $(VENV)/.installed
 # Local development: API keys are switched OFF here, explicitly. Never expose this to a network;
 # production sets FACESERVE_API_KEYS_FILE (see README, "Security and limits").
 serve: setup
-	FACESERVE_AUTH=$${FACESERVE_AUTH:-disabled} $(VENV)/bin/bentoml serve . --port $(PORT)
+	FACESERVE_AUTH=$${FACESERVE_AUTH:-disabled} $(VENV)/bin/bentoml serve . --host $(HOST) --port $(PORT)
 
 test: setup
 	$(PY) -m pytest

@@ -18,11 +18,15 @@ from pydantic import Field
 from starlette.staticfiles import StaticFiles
 from typing_extensions import Annotated
 
+from api import connections, log_redaction
 from api.auth import Authorizer, load_keys
+from api.cross_site import CrossSiteGuard, parse_origins
+from api.deadline import DeadlineMiddleware
 from api.errors import json_errors
 from api.handlers import FaceApi
-from api.middleware import BodyLimitMiddleware, MultipartToJson, OverloadMiddleware, UniformErrors
+from api.middleware import BufferedBody, MultipartToJson, OverloadMiddleware, UniformErrors
 from api.remote import NEVER_REFRESH, remote_call
+from api.route_labels import RestorePath
 from faceserve import schemas
 from models import store
 from models.detector import DetectorConfig, FaceDetector
@@ -105,9 +109,16 @@ class Embedder:
         return self.model.embed(chips)
 
 
+# Every worker (this module is imported by each) closes silent connections and labels metrics by route.
+connections.install(settings.header_timeout_s)
+log_redaction.install()
+
+
+# Our DeadlineMiddleware answers request_timeout_s after the body has arrived (BufferedBody); BentoML's own
+# timeout, which counts from the header and answers in its own shape, is set past both so it never fires first.
 @bentoml.service(
     workers=1,
-    traffic={"timeout": settings.request_timeout_s},
+    traffic={"timeout": settings.request_timeout_s + settings.body_timeout_s + 30},
 )
 class FaceService:
     """Face detection, enrolment, recognition and verification over HTTP."""
@@ -299,8 +310,12 @@ class FaceService:
 
 # The web page (plain HTML/JS, no CDN) at /ui; it calls the same API as any client.
 FaceService.mount_asgi_app(StaticFiles(directory=Path(__file__).parent / "api" / "static", html=True), path="/ui")
-# Outermost first: uniform error bodies, then refuse overload, then size limits, then multipart → JSON.
+# Outermost first: the real path back (api/route_labels.py), uniform error bodies, refuse cross-site requests,
+# read whole bodies (size and time limits), refuse overload, the request deadline, then multipart → JSON.
+FaceService.add_asgi_middleware(RestorePath)
 FaceService.add_asgi_middleware(UniformErrors)
+FaceService.add_asgi_middleware(CrossSiteGuard, allowed_origins=parse_origins(settings.allowed_origins))
+FaceService.add_asgi_middleware(BufferedBody, max_bytes=settings.max_request_bytes, timeout_s=settings.body_timeout_s)
 FaceService.add_asgi_middleware(OverloadMiddleware, max_concurrency=settings.max_concurrency)
-FaceService.add_asgi_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+FaceService.add_asgi_middleware(DeadlineMiddleware, timeout_s=settings.request_timeout_s)
 FaceService.add_asgi_middleware(MultipartToJson, max_part_bytes=settings.max_request_bytes)

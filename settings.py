@@ -36,7 +36,17 @@ class Settings(BaseSettings):
 
     request_timeout_s: int = Field(60, ge=1, description="Per-request timeout of every service.")
     max_concurrency: int = Field(
-        64, ge=1, description="Requests in flight before the API answers 429 with Retry-After."
+        64, ge=1, description="Requests in flight (bodies fully received) before the API answers 429 with Retry-After."
+    )
+    body_timeout_s: float = Field(
+        20, gt=0, description="Longest a request body may take to arrive before the API answers 408."
+    )
+    header_timeout_s: float = Field(
+        10, gt=0, description="Longest a connection may stay open without sending a complete request header."
+    )
+    allowed_origins: str = Field(
+        "",
+        description="Comma-separated browser origins (https://app.example) allowed besides the service's own.",
     )
     # Latency bounds are ~10x the slowest batch measured by scripts/bench_models.py on 2 CPU cores
     # (8 photos: 1.6-2.2 s; 32 faces: 0.15 s) so queued requests within max_concurrency are never shed with 503.

@@ -7,8 +7,10 @@ clients branch on them, messages are for people.
 from __future__ import annotations
 
 import functools
+import json
 
 from starlette.responses import JSONResponse
+from starlette.types import Message
 
 from models.imaging import ImageError
 
@@ -23,6 +25,16 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, dict[str, str]]:
         return {"error": {"code": self.code, "message": self.message}}
+
+    def asgi_messages(self) -> tuple[Message, Message]:
+        """The response as raw ASGI messages, for middleware that answers before any endpoint runs."""
+        body = json.dumps(self.body()).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
+        return (
+            {"type": "http.response.start", "status": self.status, "headers": headers},
+            {"type": "http.response.body", "body": body},
+        )
 
     @classmethod
     def from_image_error(cls, exc: ImageError, field: str = "image") -> ApiError:

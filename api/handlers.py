@@ -21,6 +21,7 @@ import anyio
 import numpy as np
 
 from api.auth import Authorizer
+from api.deadline import commit_before_write
 from api.errors import ApiError, no_face, not_found, several_faces
 from api.inputs import image_bytes
 from faceserve import schemas
@@ -206,6 +207,7 @@ class FaceApi:
         if request_id is not None:
             face_id = str(uuid.uuid5(REQUEST_ID_NAMESPACE, "\x00".join((directory, person_id, request_id))))
         new = NewFace(found.vectors[0], found.faces[0].box, found.faces[0].score, found.image.sha256, face_id)
+        commit_before_write()  # a 504 must mean nothing was stored: see api/deadline.py
         (stored_id,) = await self._gallery(self.gallery.add_faces, directory, person_id, [new], name, metadata)
         return schemas.EnrollResponse(
             directory=directory,

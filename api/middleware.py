@@ -1,7 +1,8 @@
-"""ASGI middleware for what BentoML leaves open: size limits, multipart uploads, Retry-After."""
+"""ASGI middleware for what BentoML leaves open: whole bodies first, size limits, multipart uploads, Retry-After."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -9,81 +10,87 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
-def _error(
-    status: int, code: str, message: str, extra_headers: list[tuple[bytes, bytes]] = ()
-) -> tuple[Message, Message]:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra_headers]
-    return (
-        {"type": "http.response.start", "status": status, "headers": headers},
-        {"type": "http.response.body", "body": body},
-    )
+from api.errors import ApiError
 
 
-class BodyLimitMiddleware:
-    """413 for bodies over `max_bytes`, decided from Content-Length when sent, else while streaming.
+async def _answer(send: Send, error: ApiError) -> None:
+    for message in error.asgi_messages():
+        await send(message)
 
-    The streaming check matters for chunked uploads: the body is cut off as
-    soon as it passes the limit instead of being buffered whole first. The
-    413 is sent from here and the app is told the client went away, so
-    whatever the app does about that (BentoML answers 500) never reaches
-    the client.
+
+class BufferedBody:
+    """Read the whole body before anything behind this sees the request: 413 over `max_bytes`, 408 past `timeout_s`.
+
+    Everything behind it (the overload limit above all) then only ever sees
+    requests that have fully arrived, so slow senders cannot hold the
+    concurrency slots that finished requests need. Over the limit is decided
+    from Content-Length when sent, else while the body streams in, so a
+    chunked upload is cut off at the limit instead of buffered whole. A 408
+    closes the connection: a client that trickles its body is not kept.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._reject(send)
-        seen = 0
-        started = rejected = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen, rejected
-            if rejected:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    rejected = True
-                    if not started:
-                        await self._reject(send)
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if rejected:
-                return
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+            return await _answer(send, self._too_large())
         try:
-            await self.app(scope, limited_receive, guarded_send)
-        except Exception:
-            if not rejected:
-                raise
+            body = await asyncio.wait_for(self._read(receive), self.timeout_s)
+        except TimeoutError:
+            message = f"The request body did not arrive within {self.timeout_s:g} s."
+            return await _answer(send, ApiError(408, "request_timeout", message, {"Connection": "close"}))
+        except _TooLarge:
+            return await _answer(send, self._too_large())
+        if body is None:
+            return  # the client went away; there is no one to answer
+        replayed = False
 
-    async def _reject(self, send: Send) -> None:
-        for message in _error(
-            413, "request_too_large", f"The request body is over the limit of {self.max_bytes} bytes."
-        ):
-            await send(message)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _read(self, receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        seen = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                raise _TooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _too_large(self) -> ApiError:
+        return ApiError(413, "request_too_large", f"The request body is over the limit of {self.max_bytes} bytes.")
+
+
+class _TooLarge(Exception):
+    pass
 
 
 class OverloadMiddleware:
-    """429 with Retry-After once `max_concurrency` requests are in flight, before any body is read.
+    """429 with Retry-After once `max_concurrency` requests are in flight.
 
     BentoML's own max_concurrency answers 429 from outside every user
-    middleware, without Retry-After; this one replaces it so clients are told
-    when to come back. Probes and metrics are never refused.
+    middleware, without Retry-After, and counts requests whose bodies are
+    still arriving; this one sits behind BufferedBody, so only requests that
+    have fully arrived take a slot, and clients are told when to come back.
+    Probes and metrics are never refused.
     """
 
     EXEMPT = frozenset({"/livez", "/healthz", "/readyz", "/metrics"})
@@ -91,17 +98,15 @@ class OverloadMiddleware:
     def __init__(self, app: ASGIApp, max_concurrency: int, retry_after_s: int = 1) -> None:
         self.app = app
         self.max_concurrency = max_concurrency
-        self.retry_after = str(retry_after_s).encode()
+        self.retry_after = str(retry_after_s)
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.EXEMPT:
             return await self.app(scope, receive, send)
         if self.in_flight >= self.max_concurrency:
-            extra = [(b"retry-after", self.retry_after)]
-            for message in _error(429, "overloaded", "Too many requests in flight; retry later.", extra):
-                await send(message)
-            return
+            message = "Too many requests in flight; retry later."
+            return await _answer(send, ApiError(429, "overloaded", message, {"Retry-After": self.retry_after}))
         self.in_flight += 1
         try:
             await self.app(scope, receive, send)
@@ -109,15 +114,27 @@ class OverloadMiddleware:
             self.in_flight -= 1
 
 
-# BentoML's own error bodies are {"error": "<text>"}; they get a code from their status.
-_CODES = {400: "invalid_request", 404: "not_found", 422: "invalid_request", 500: "internal_error", 503: "unavailable"}
+# BentoML's own error bodies are {"error": "<text>"} (or that object in a list); they get a code from their status.
+_CODES = {
+    400: "invalid_request",
+    404: "not_found",
+    408: "request_timeout",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "overloaded",
+    500: "internal_error",
+    503: "unavailable",
+    504: "timeout",
+}
 
 
 class UniformErrors:
     """Give every error the same JSON shape, {"error": {"code", "message"}}, and 503s a Retry-After.
 
     Our handlers already answer that way; BentoML's request validation (400,
-    with a "detail" list kept alongside) and its overload 503s do not.
+    with a "detail" list kept alongside), its overload 503s and its refusal
+    of pickled bodies (415, the error object inside a list) do not.
     """
 
     def __init__(self, app: ASGIApp, retry_after_s: int = 1) -> None:
@@ -150,6 +167,8 @@ class UniformErrors:
             data = json.loads(body)
         except ValueError:
             data = None
+        if isinstance(data, list) and len(data) == 1:
+            data = data[0]
         if isinstance(data, dict) and isinstance(data.get("error"), str):
             rewritten = {"code": _CODES.get(status, "error"), "message": data["error"]}
             if "detail" in data:
@@ -162,13 +181,18 @@ class UniformErrors:
         await send({"type": "http.response.body", "body": body})
 
 
+# The form fields our endpoints declare as JSON objects or lists; every other text part stays a string,
+# so `person_id=[bob]` is an id, not a list.
+JSON_FORM_FIELDS = frozenset({"metadata", "items", "faces"})
+
+
 class MultipartToJson:
     """Re-encode multipart/form-data requests as the JSON body our endpoints declare.
 
     File parts become base64 strings, text parts stay strings (pydantic's
-    lax mode reads "0.5" as a float), and text that is a JSON object or
-    array (metadata, batch items) is parsed. A malformed form is a 400 here,
-    with our error shape, instead of a 500 inside BentoML.
+    lax mode reads "0.5" as a float), and the fields in JSON_FORM_FIELDS are
+    parsed as JSON. A malformed form is a 400 here, with our error shape,
+    instead of a 500 inside BentoML.
     """
 
     def __init__(self, app: ASGIApp, max_part_bytes: int) -> None:
@@ -182,9 +206,7 @@ class MultipartToJson:
         try:
             fields = await self._fields(Request(scope, receive))
         except _BadForm as exc:
-            for message in _error(400, "invalid_multipart", str(exc)):
-                await send(message)
-            return
+            return await _answer(send, ApiError(400, exc.code, str(exc)))
         body = json.dumps(fields).encode()
         rest = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
         scope = {
@@ -214,11 +236,8 @@ class MultipartToJson:
                     raise _BadForm(f"Field '{name}' was sent more than once.")
                 if isinstance(value, UploadFile):
                     fields[name] = base64.b64encode(await value.read()).decode("ascii")
-                elif value.lstrip()[:1] in ("{", "["):
-                    try:
-                        fields[name] = json.loads(value)
-                    except json.JSONDecodeError as exc:
-                        raise _BadForm(f"Field '{name}' is not valid JSON: {exc}") from exc
+                elif name in JSON_FORM_FIELDS:
+                    fields[name] = _parse_json_field(name, value)
                 else:
                     fields[name] = value
         finally:
@@ -226,5 +245,17 @@ class MultipartToJson:
         return fields
 
 
+def _parse_json_field(name: str, value: str) -> object:
+    """JSON too deeply nested for the parser (RecursionError) is as much the client's mistake as broken JSON."""
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError) as exc:
+        code = "invalid_metadata" if name == "metadata" else "invalid_multipart"
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else f"not valid JSON: {exc}"
+        raise _BadForm(f"Field '{name}' is {reason}.", code) from None
+
+
 class _BadForm(Exception):
-    pass
+    def __init__(self, message: str, code: str = "invalid_multipart") -> None:
+        super().__init__(message)
+        self.code = code

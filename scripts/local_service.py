@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,28 +24,56 @@ def free_port() -> int:
 
 
 class Running:
-    def __init__(self, url: str, proc: subprocess.Popen) -> None:
+    def __init__(self, url: str, proc: subprocess.Popen, log_path: Path) -> None:
         self.url = url
         self.proc = proc
+        self.log_path = log_path
+        self.seen: list[psutil.Process] = []
 
-    def kill9(self) -> None:
-        """What a power cut does: SIGKILL to every process of the service at once.
+    def remember_family(self) -> None:
+        """Note the family while the main process lives: after a `kill -9` of it alone, its workers have no parent
+        to be found through."""
+        self.seen = self.family()
+
+    def family(self) -> list[psutil.Process]:
+        """The `bentoml serve` process and every descendant.
 
         BentoML's workers start sessions of their own, so the process group
-        is not enough: every descendant is found and killed.
+        is not enough: a worker outside it would keep serving and holding the
+        port after its parent is gone.
         """
-        import psutil
+        try:
+            root = psutil.Process(self.proc.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
 
-        family = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
+    def kill9(self) -> None:
+        """What a power cut does: SIGKILL to every process of the service at once."""
+        family = self.family()
         for process in family:
-            process.kill()
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
         psutil.wait_procs(family, timeout=30)
+        self.proc.wait()
+
+    def stop(self, grace_s: float = 30) -> None:
+        """SIGTERM to the whole family, found before any of it exits; SIGKILL to whatever outlives `grace_s`."""
+        family = list({*self.family(), *(p for p in self.seen if p.is_running())})
+        for process in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.terminate()
+        _, alive = psutil.wait_procs(family, timeout=grace_s)
+        for process in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(alive, timeout=30)
         self.proc.wait()
 
 
 @contextmanager
 def running_service(env: dict[str, str], log_path: Path, timeout_s: float = 180, target: str = "service:FaceService"):
-    """Yield a Running `bentoml serve` of `target` (its URL and process); stop its whole process group after."""
+    """Yield a Running `bentoml serve` of `target` (its URL, process and log); stop its whole process family after."""
     port = free_port()
     bentoml = Path(sys.executable).with_name("bentoml")
     # `bentoml serve` wipes $BENTOML_HOME/prometheus_multiproc_dir when it starts, so two servers sharing a
@@ -62,6 +91,7 @@ def running_service(env: dict[str, str], log_path: Path, timeout_s: float = 180,
             start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
+    running = Running(url, proc, log_path)
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -75,11 +105,7 @@ def running_service(env: dict[str, str], log_path: Path, timeout_s: float = 180,
             if time.monotonic() > deadline:
                 raise RuntimeError(f"service not ready after {timeout_s}s:\n{log_path.read_text()[-4000:]}")
             time.sleep(0.5)
-        yield Running(url, proc)
+        running.remember_family()
+        yield running
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                Running(url, proc).kill9()
+        running.stop()

@@ -136,7 +136,21 @@ def test_bad_json_requests(service_url, guarded, photo, case):
 RAW = {
     "malformed_json": (b'{"image": ', "application/json", 400, "invalid_request"),
     "empty_body": (b"", "application/json", 400, "invalid_request"),
-    "text_body": (b"hello", "text/plain", 400, "invalid_request"),
+    "text_body": (b"hello", "text/plain", 415, "unsupported_media_type"),
+    "form_encoded": (
+        b"directory=guard&person_id=obama",
+        "application/x-www-form-urlencoded",
+        415,
+        "unsupported_media_type",
+    ),
+    "form_encoded_deep_metadata": (
+        b"directory=guard&metadata=" + b"%5B" * 100_000,
+        "application/x-www-form-urlencoded",
+        415,
+        "unsupported_media_type",
+    ),
+    "pickle": (b"\x80\x04K\x01.", "application/vnd.bentoml+pickle", 415, "unsupported_media_type"),
+    "deeply_nested_json": (b"[" * 100_000, "application/json", 400, "invalid_request"),
     "broken_multipart": (
         b"--x\r\nContent-Disposition: form-data\r\n\r\n",
         "multipart/form-data; boundary=x",
@@ -153,6 +167,41 @@ def test_bad_bodies(service_url, guarded, case):
     response = httpx.post(f"{service_url}/enroll", content=body, headers=headers, timeout=60)
     assert (response.status_code, response.json()["error"]["code"]) == (status, code), response.text
     assert_unharmed(service_url, guarded)
+
+
+def test_deeply_nested_multipart_metadata_is_400(service_url, guarded):
+    files = {"image": ("obama.jpg", OBAMA.read_bytes(), "image/jpeg")}
+    data = {"directory": GUARD, "person_id": "obama", "metadata": "[" * 100_000}
+    response = httpx.post(f"{service_url}/enroll", files=files, data=data, headers=auth(), timeout=60)
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_metadata"), response.text
+    assert_unharmed(service_url, guarded)
+
+
+def test_multipart_text_fields_are_strings_unless_declared_json(service_url):
+    """`person_id=[bob]` is an id; only metadata (and items, faces) are parsed as JSON."""
+    files = {"image": ("obama.jpg", OBAMA.read_bytes(), "image/jpeg")}
+    data = {"directory": "brackets", "person_id": "[bob]", "name": "{not json", "metadata": '{"team": ["a"]}'}
+    response = httpx.post(f"{service_url}/enroll", files=files, data=data, headers=auth(), timeout=120)
+    assert response.status_code == 200, response.text
+    person = httpx.post(
+        f"{service_url}/persons/get", json={"directory": "brackets", "person_id": "[bob]"}, headers=auth()
+    ).json()
+    assert (person["person_id"], person["name"], person["metadata"]) == ("[bob]", "{not json", {"team": ["a"]})
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:1"])
+def test_foreign_origins_are_refused(service_url, guarded, origin):
+    """A web page elsewhere must not reach the API through a visitor's browser, even with a key in hand."""
+    response = httpx.post(
+        f"{service_url}/directories/delete", json={"directory": GUARD}, headers={**auth(), "Origin": origin}
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (403, "forbidden_origin"), response.text
+    assert_unharmed(service_url, guarded)
+
+
+def test_own_origin_and_bodiless_posts_are_served(service_url):
+    assert httpx.post(f"{service_url}/info", json={}, headers={"Origin": service_url}).status_code == 200
+    assert httpx.post(f"{service_url}/info").status_code == 200  # curl -X POST .../info: no body, no type
 
 
 def test_body_over_the_request_limit_is_413(service_url, guarded):
@@ -191,7 +240,7 @@ def test_non_image_upload_with_image_content_type(service_url, guarded):
 def test_url_in_a_form_field_is_not_fetched(service_url, guarded):
     """BentoML would download a URL given for a file field; our multipart handling never does."""
     response = httpx.post(
-        f"{service_url}/detect", data={"image": f"{service_url}/docs.json"}, headers=auth(), timeout=60
+        f"{service_url}/detect", files={"image": (None, f"{service_url}/docs.json")}, headers=auth(), timeout=60
     )
     assert response.status_code in (400, 415) and response.json()["error"]["code"] in (
         "invalid_base64",
