@@ -15,27 +15,33 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qdrant import ImportedPerson, InvalidInput, NewFace
-from qdrant.edge import EdgeGallery, GalleryBusy
-from qdrant.server import ServerGallery
+from qdrant import Gallery, ImportedPerson, InvalidInput, NewFace
+from qdrant.domain import collection_name
+from qdrant.edge import EdgeStore, GalleryBusy
+from qdrant.server import ServerStore
 
 DIM = 16
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ["edge", "local", "server"]
 
 
-def make_gallery(kind: str, tmp_path, model_id: str = "test-model"):
+def edge_gallery(path, model_id: str, dim: int, max_metadata_bytes: int = 4096) -> Gallery:
+    """The Edge gallery as open_gallery builds it: one shard folder per collection under `path`."""
+    return Gallery(EdgeStore(Path(path) / collection_name(model_id, dim), dim), model_id, dim, max_metadata_bytes)
+
+
+def make_gallery(kind: str, tmp_path, model_id: str = "test-model") -> Gallery:
     if kind == "edge":
-        return EdgeGallery(tmp_path / "gallery", model_id, DIM, max_metadata_bytes=256)
+        return edge_gallery(tmp_path / "gallery", model_id, DIM, max_metadata_bytes=256)
     if kind == "local":
-        return ServerGallery(model_id, DIM, location=":memory:", max_metadata_bytes=256)
+        return Gallery(ServerStore(collection_name(model_id, DIM), DIM, location=":memory:"), model_id, DIM, 256)
     url = os.environ.get("QDRANT_URL")
     if not url:
         pytest.skip("QDRANT_URL is not set: no Qdrant server to test against")
     # a fresh model id gives a fresh collection on the shared server
-    return ServerGallery(
-        f"t{uuid.uuid4().hex[:8]}", DIM, url=url, api_key=os.environ.get("QDRANT_API_KEY"), max_metadata_bytes=256
-    )
+    model_id = f"t{uuid.uuid4().hex[:8]}"
+    store = ServerStore(collection_name(model_id, DIM), DIM, url=url, api_key=os.environ.get("QDRANT_API_KEY"))
+    return Gallery(store, model_id, DIM, 256)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -43,7 +49,7 @@ def gallery(request, tmp_path):
     with make_gallery(request.param, tmp_path) as g:
         yield g
         if request.param == "server":  # leave the shared server as it was
-            g._client.delete_collection(g.collection)
+            g.store.client.delete_collection(g.collection)
 
 
 def unit(seed: int) -> np.ndarray:
@@ -236,33 +242,33 @@ def test_export_refuses_a_cursor_it_did_not_give(gallery, cursor):
 @pytest.mark.parametrize("model_id", ["../x", "a/b", "a_b", "", "x" * 65])
 def test_a_model_id_that_could_escape_or_collide_is_refused(tmp_path, model_id):
     with pytest.raises(ValueError):
-        EdgeGallery(tmp_path, model_id, DIM)
+        edge_gallery(tmp_path, model_id, DIM)
 
 
 def test_models_never_share_a_collection(tmp_path):
-    with EdgeGallery(tmp_path, "model-a", DIM) as a, EdgeGallery(tmp_path, "model-b", DIM) as b:
+    with edge_gallery(tmp_path, "model-a", DIM) as a, edge_gallery(tmp_path, "model-b", DIM) as b:
         a.add_faces("d", "p", [face(unit(1))])
         assert b.count("d") == 0 and a.collection != b.collection
 
 
 def test_edge_survives_close_and_reopen(tmp_path):
-    with EdgeGallery(tmp_path, "m", DIM) as g:
+    with edge_gallery(tmp_path, "m", DIM) as g:
         ids = g.add_faces("d", "p", [face(unit(1)), face(unit(2))], name="P", metadata={"a": 1})
         g.add_faces("d", "q", [face(unit(3))])
         g.delete_face("d", ids[1])
         before = g.get_person("d", "p")
-    with EdgeGallery(tmp_path, "m", DIM) as g:
+    with edge_gallery(tmp_path, "m", DIM) as g:
         assert g.get_person("d", "p") == before
         assert g.count("d") == 2
         assert g.search("d", unit(1))[0].face.face_id == ids[0]
 
 
 def test_edge_has_one_owner_at_a_time(tmp_path):
-    with EdgeGallery(tmp_path, "m", DIM) as g:
+    with edge_gallery(tmp_path, "m", DIM) as g:
         g.add_faces("d", "p", [face(unit(1))])
         with pytest.raises(GalleryBusy):
-            EdgeGallery(tmp_path, "m", DIM)
-    with EdgeGallery(tmp_path, "m", DIM) as g:
+            edge_gallery(tmp_path, "m", DIM)
+    with edge_gallery(tmp_path, "m", DIM) as g:
         assert g.count("d") == 1
 
 
@@ -271,9 +277,9 @@ def test_edge_write_survives_a_killed_process(tmp_path):
     script = textwrap.dedent(
         f"""
         import os, signal, numpy as np
-        from qdrant import NewFace
-        from qdrant.edge import EdgeGallery, GalleryBusy
-        g = EdgeGallery({str(tmp_path)!r}, "m", {DIM})
+        from pathlib import Path
+        from qdrant import NewFace, open_gallery
+        g = open_gallery(url=None, api_key=None, path=Path({str(tmp_path)!r}), model_id="m", dim={DIM})
         v = np.ones({DIM}, np.float32)
         print(*g.add_faces("d", "p", [NewFace(v, (0, 0, 1, 1), 1.0, "", "kept")]), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
@@ -281,7 +287,7 @@ def test_edge_write_survives_a_killed_process(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == -signal.SIGKILL and done.stdout.split() == ["kept"], done.stderr
-    with EdgeGallery(tmp_path, "m", DIM) as g:
+    with edge_gallery(tmp_path, "m", DIM) as g:
         assert [f.face_id for f in g.get_person("d", "p").faces] == ["kept"]
 
 
@@ -294,6 +300,6 @@ def test_edge_serves_threads_writing_and_searching_at_once(tmp_path):
             g.add_faces(directory, f"p{i % 3}", [face(unit(1000 * n + i))])
             assert {h.face.directory for h in g.search(directory, unit(i), limit=20)} == {directory}
 
-    with EdgeGallery(tmp_path, "m", DIM) as g, ThreadPoolExecutor(4) as pool:
+    with edge_gallery(tmp_path, "m", DIM) as g, ThreadPoolExecutor(4) as pool:
         list(pool.map(work, range(4)))
         assert [g.count(f"d{n}") for n in range(4)] == [15] * 4
