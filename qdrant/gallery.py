@@ -315,21 +315,13 @@ class Gallery:
         if time.monotonic() < self._ready_until:
             return True
         scope = Scope(PROBE_DIRECTORY)
-        probe = NewFace(np.ones(self.dim, dtype=np.float32), (0.0, 0.0, 1.0, 1.0), 1.0, "", "probe")
+        probe = Point(point_id(PROBE_DIRECTORY, "probe"), [1.0] * self.dim, {**scope.conditions(), "face_id": "probe"})
         try:
             with self._write_lock:
-                self.store.upsert(
-                    [
-                        Point(
-                            point_id(PROBE_DIRECTORY, "probe"),
-                            self._vector(probe.vector),
-                            face_payload(scope, "probe", probe, None, {}, "", self.model_id),
-                        )
-                    ]
-                )
-                read, _ = self.store.scroll(scope, 1, None)
+                self.store.upsert([probe])
+                read, _ = self.store.scroll(scope, 2, None)
                 self.store.delete(scope)
-                ok = [stored_face(p.payload).face_id for p in read] == ["probe"] and self.store.count(scope) == 0
+                ok = [p.payload for p in read] == [probe.payload] and self.store.count(scope) == 0
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException:  # a Rust panic inside qdrant-edge arrives as pyo3's PanicException, a BaseException
