@@ -33,8 +33,7 @@ from models.detector import DetectorConfig, FaceDetector
 from models.embedders import SPECS, load_embedder, resolve_model_id
 from models.faces import DetectedFace
 from models.imaging import ImageLimits
-from qdrant import open_gallery
-from qdrant.base import MAX_TRANSFER_PAGE
+from qdrant import MAX_TRANSFER_PAGE, open_gallery
 from settings import get_settings
 
 logger = logging.getLogger("faceserve")

@@ -29,8 +29,18 @@ from models.alignment import align_many
 from models.embedders import EmbedderSpec, distance
 from models.faces import LANDMARK_NAMES, DetectedFace
 from models.imaging import ImageError, ImageLimits, decode_image
-from qdrant import Gallery, ImportedPerson, InvalidInput, NewFace, PersonMatch, StoredFace
-from qdrant.base import MAX_TRANSFER_PAGE, check_directory, check_person_id
+from qdrant import (
+    MAX_TRANSFER_PAGE,
+    Conflict,
+    Gallery,
+    ImportedPerson,
+    InvalidInput,
+    NewFace,
+    PersonMatch,
+    StoredFace,
+    check_directory,
+    check_person_id,
+)
 
 # Face ids derived from a client's request id make a retried enrolment overwrite, not duplicate.
 REQUEST_ID_NAMESPACE = uuid.UUID("0e6c1a52-2a55-4c41-9d83-4f8f7b0c3c11")
@@ -167,19 +177,20 @@ class FaceApi:
         return requested
 
     async def _gallery(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run a gallery call in a thread; its validation errors are the client's (400)."""
+        """Run a gallery call in a thread; its validation errors are the client's (400), its conflicts 409."""
         try:
             return await anyio.to_thread.run_sync(lambda: call(*args, **kwargs))
         except InvalidInput as exc:
             raise ApiError(400, exc.code, exc.message) from exc
+        except Conflict as exc:
+            raise ApiError(409, exc.code, exc.message) from exc
 
     @staticmethod
-    def _validated(directory: str, person_id: str | None = None) -> None:
-        """Reject bad ids before spending a detection on the request."""
+    def _checked(check: Callable[[str], str], value: str) -> str:
+        """The id as the gallery stores it (NFC), for the key check and everything after; a bad one is a 400
+        before a detection is spent on the request."""
         try:
-            check_directory(directory)
-            if person_id is not None:
-                check_person_id(person_id)
+            return check(value)
         except InvalidInput as exc:
             raise ApiError(400, exc.code, exc.message) from exc
 
@@ -196,7 +207,7 @@ class FaceApi:
     ) -> schemas.EnrollResponse:
         """One face per call: with several in the photo the largest is enrolled and the response says so,
         unless `single_face` asks for a refusal (bulk enrolment, where the largest may be someone else)."""
-        self._validated(directory, person_id)
+        directory, person_id = self._checked(check_directory, directory), self._checked(check_person_id, person_id)
         self.auth.check(headers, [directory], "write")
         found = await self.analyse(image)
         if not found.faces:
@@ -208,7 +219,17 @@ class FaceApi:
             face_id = str(uuid.uuid5(REQUEST_ID_NAMESPACE, "\x00".join((directory, person_id, request_id))))
         new = NewFace(found.vectors[0], found.faces[0].box, found.faces[0].score, found.image.sha256, face_id)
         commit_before_write()  # a 504 must mean nothing was stored: see api/deadline.py
-        (stored_id,) = await self._gallery(self.gallery.add_faces, directory, person_id, [new], name, metadata)
+        try:
+            (stored_id,) = await self._gallery(self.gallery.add_faces, directory, person_id, [new], name, metadata)
+        except ApiError as exc:
+            if exc.code != "face_id_conflict":
+                raise
+            raise ApiError(
+                409,
+                "request_id_conflict",
+                f"request_id {request_id!r} was already used for another photo in directory '{directory}'; "
+                "a retry must send the same photo, a new enrolment a new request_id.",
+            ) from exc
         return schemas.EnrollResponse(
             directory=directory,
             person_id=person_id,
@@ -260,7 +281,7 @@ class FaceApi:
         max_faces: int | None,
     ) -> schemas.RecognizeResponse:
         """Every face, each matched against the directory; no index rebuild is ever needed after enrol or delete."""
-        self._validated(directory)
+        directory = self._checked(check_directory, directory)
         self.auth.check(headers, [directory], "read")
         threshold = self.threshold(threshold)
         top_k = self._top_k(top_k)
@@ -291,6 +312,7 @@ class FaceApi:
         return top_k
 
     async def list_persons(self, headers: Headers, directory: str, limit: int, offset: int) -> schemas.PersonPage:
+        directory = self._checked(check_directory, directory)
         self.auth.check(headers, [directory], "read")
         if not 1 <= limit <= 500 or offset < 0:
             raise ApiError(400, "invalid_parameter", "limit must be 1–500 and offset at least 0.")
@@ -305,6 +327,7 @@ class FaceApi:
         )
 
     async def get_person(self, headers: Headers, directory: str, person_id: str) -> schemas.Person:
+        directory = self._checked(check_directory, directory)
         self.auth.check(headers, [directory], "read")
         person = await self._gallery(self.gallery.get_person, directory, person_id)
         return _person(directory, person_id, person)
@@ -312,19 +335,23 @@ class FaceApi:
     async def update_person(
         self, headers: Headers, directory: str, person_id: str, name: str | None, metadata: dict[str, Any] | None
     ) -> schemas.Person:
+        directory = self._checked(check_directory, directory)
         self.auth.check(headers, [directory], "write")
         person = await self._gallery(self.gallery.update_person, directory, person_id, name, metadata)
         return _person(directory, person_id, person)
 
     async def delete_person(self, headers: Headers, directory: str, person_id: str) -> schemas.Deleted:
+        directory = self._checked(check_directory, directory)
         self.auth.check(headers, [directory], "write")
         return schemas.Deleted(deleted_faces=await self._gallery(self.gallery.delete_person, directory, person_id))
 
     async def delete_face(self, headers: Headers, directory: str, face_id: str) -> schemas.Deleted:
+        directory = self._checked(check_directory, directory)
         self.auth.check(headers, [directory], "write")
         return schemas.Deleted(deleted_faces=await self._gallery(self.gallery.delete_face, directory, face_id))
 
     async def delete_directory(self, headers: Headers, directory: str) -> schemas.Deleted:
+        directory = self._checked(check_directory, directory)
         self.auth.check(headers, [directory], "write")
         return schemas.Deleted(deleted_faces=await self._gallery(self.gallery.delete_directory, directory))
 
@@ -332,6 +359,7 @@ class FaceApi:
         self, headers: Headers, directory: str, limit: int, cursor: str | None
     ) -> schemas.ExportPage:
         """Write access is required: an export is every enrolled person's biometric vector, not a lookup."""
+        directory = self._checked(check_directory, directory)
         self.auth.check(headers, [directory], "write")
         page, next_cursor = await self._gallery(self.gallery.export_faces, directory, limit, cursor)
         return schemas.ExportPage(
@@ -346,6 +374,7 @@ class FaceApi:
         self, headers: Headers, directory: str, model: str, faces: list[schemas.GalleryFace]
     ) -> schemas.ImportResponse:
         """Vectors of another model would match nothing (or the wrong people), so the model must be ours."""
+        directory = self._checked(check_directory, directory)
         self.auth.check(headers, [directory], "write")
         if model != self.spec.model_id:
             raise ApiError(

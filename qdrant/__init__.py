@@ -1,7 +1,8 @@
 """The gallery of enrolled faces on Qdrant (embedded Edge or a server), isolated per directory."""
 
-from qdrant.base import (
-    Gallery,
+from qdrant.domain import (
+    MAX_TRANSFER_PAGE,
+    Conflict,
     Hit,
     ImportedPerson,
     InvalidInput,
@@ -10,11 +11,16 @@ from qdrant.base import (
     PersonMatch,
     PersonSummary,
     StoredFace,
+    check_directory,
+    check_person_id,
 )
 from qdrant.edge import GalleryBusy
 from qdrant.factory import open_gallery
+from qdrant.gallery import Gallery
 
 __all__ = [
+    "MAX_TRANSFER_PAGE",
+    "Conflict",
     "Gallery",
     "GalleryBusy",
     "Hit",
@@ -25,5 +31,7 @@ __all__ = [
     "PersonMatch",
     "PersonSummary",
     "StoredFace",
+    "check_directory",
+    "check_person_id",
     "open_gallery",
 ]

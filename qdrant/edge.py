@@ -1,9 +1,9 @@
-"""The embedded gallery: Qdrant Edge (the Qdrant engine in-process) on a local folder.
+"""The embedded store: Qdrant Edge (the Qdrant engine in-process) on a local folder.
 
-One shard per embedding model under `path`. Only one process may open a
-shard at a time (Edge locks its write-ahead log; a second opener gets
-`GalleryBusy`), which is why the service that owns the gallery runs as a
-single worker and the model services never touch it.
+One shard per collection. Only one process may open a shard at a time
+(Edge locks its write-ahead log; a second opener gets `GalleryBusy`), which
+is why the service that owns the gallery runs as a single worker and the
+model services never touch it.
 
 Durability: every write is followed by `flush()`, which fsyncs the
 write-ahead log and msyncs the segments, so a write that returned survives
@@ -22,7 +22,7 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from qdrant.base import Gallery, Point, Scope
+from qdrant.store import Point, Scope
 
 
 def _filter(scope: Scope) -> qe.Filter:
@@ -41,26 +41,33 @@ class GalleryBusy(RuntimeError):
     """The shard is already open, in this process or another (Edge locks its write-ahead log)."""
 
 
-class EdgeGallery(Gallery):
+def open_shard(path: Path, dim: int) -> qe.EdgeShard:
+    """Load the shard at `path`, or create an empty one for `dim`-d cosine vectors."""
+    if (path / "edge_config.json").exists() or any(path.glob("segments*")):
+        try:
+            return qe.EdgeShard.load(str(path))
+        except Exception as exc:
+            if "WouldBlock" in str(exc):
+                raise GalleryBusy(f"{path} is already open; one process at a time owns a gallery") from exc
+            raise
+    path.mkdir(parents=True, exist_ok=True)
+    return qe.EdgeShard.create(
+        str(path), qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine))
+    )
+
+
+class EdgeStore:
+    """A collection as the Edge shard in the folder `path` (named after the collection)."""
+
     backend = "qdrant-edge"
 
-    def __init__(self, path: Path, model_id: str, dim: int, max_metadata_bytes: int = 4096) -> None:
-        super().__init__(model_id, dim, max_metadata_bytes)
-        self.path = Path(path) / self.collection
+    def __init__(self, path: Path, dim: int) -> None:
+        self.path = Path(path)
+        self.collection = self.path.name
         # Reads go straight to the engine, which synchronises them itself; writes
         # take this lock so that each is flushed before the next one starts.
         self._lock = threading.Lock()
-        if (self.path / "edge_config.json").exists() or any(self.path.glob("segments*")):
-            try:
-                self._shard = qe.EdgeShard.load(str(self.path))
-            except Exception as exc:
-                if "WouldBlock" in str(exc):
-                    raise GalleryBusy(f"{self.path} is already open; one process at a time owns a gallery") from exc
-                raise
-        else:
-            self.path.mkdir(parents=True, exist_ok=True)
-            config = qe.EdgeConfig(vectors=qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine))
-            self._shard = qe.EdgeShard.create(str(self.path), config)
+        self._shard = open_shard(self.path, dim)
         # On every open, not only on create: a process stopped between the two leaves a shard without them.
         for key in INDEXES.keys() - self._shard.info().payload_schema.keys():
             self._write(qe.UpdateOperation.create_field_index(key, INDEXES[key]))
@@ -70,12 +77,12 @@ class EdgeGallery(Gallery):
             self._shard.update(operation)
             self._shard.flush()
 
-    def _upsert(self, points: Sequence[Point]) -> None:
+    def upsert(self, points: Sequence[Point]) -> None:
         self._write(qe.UpdateOperation.upsert_points([qe.Point(p.id, p.vector, p.payload) for p in points]))
 
-    def _search(
+    def search(
         self, scope: Scope, vector: list[float], limit: int, min_similarity: float | None
-    ) -> list[tuple[dict, float]]:
+    ) -> list[tuple[dict[str, Any], float]]:
         request = qe.QueryRequest(
             limit=limit,
             query=qe.Query.Nearest(vector),
@@ -85,7 +92,7 @@ class EdgeGallery(Gallery):
         )
         return [(p.payload or {}, float(p.score)) for p in self._shard.query(request)]
 
-    def _scroll(
+    def scroll(
         self, scope: Scope, limit: int, offset: str | None, with_vectors: bool = False
     ) -> tuple[list[Point], str | None]:
         records, next_offset = self._shard.scroll(
@@ -96,17 +103,17 @@ class EdgeGallery(Gallery):
         points = [Point(str(r.id), list(r.vector or []) if with_vectors else [], r.payload or {}) for r in records]
         return points, (None if next_offset is None else str(next_offset))
 
-    def _count(self, scope: Scope) -> int:
+    def count(self, scope: Scope) -> int:
         return self._shard.count(qe.CountRequest(exact=True, filter=_filter(scope)))
 
-    def _person_counts(self, scope: Scope, limit: int) -> dict[str, int]:
+    def person_counts(self, scope: Scope, limit: int) -> dict[str, int]:
         response = self._shard.facet(qe.FacetRequest(key="person_id", limit=limit, exact=True, filter=_filter(scope)))
         return {str(hit.value): int(hit.count) for hit in response.hits}
 
-    def _set_payload(self, scope: Scope, payload: dict[str, Any]) -> None:
+    def set_payload(self, scope: Scope, payload: dict[str, Any]) -> None:
         self._write(qe.UpdateOperation.set_payload_by_filter(_filter(scope), payload))
 
-    def _delete(self, scope: Scope) -> None:
+    def delete(self, scope: Scope) -> None:
         self._write(qe.UpdateOperation.delete_points_by_filter(_filter(scope)))
 
     def close(self) -> None:

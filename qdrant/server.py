@@ -1,9 +1,9 @@
-"""The gallery on a Qdrant server or cluster, through qdrant-client.
+"""The store on a Qdrant server or cluster, through qdrant-client.
 
 Any number of API workers or replicas may share it: the server owns the
-data. `location=":memory:"` gives qdrant-client's local mode, which speaks
-the same API and is what the test suite runs the shared behaviour tests on
-when no server is configured.
+data. `location=":memory:"` (or a folder) gives qdrant-client's local mode,
+which speaks the same API and is what the test suite runs the shared
+behaviour tests on when no server is configured.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from qdrant_client import QdrantClient, models
 
-from qdrant.base import Gallery, Point, Scope
+from qdrant.store import Point, Scope
 
 
 def _filter(scope: Scope) -> models.Filter:
@@ -30,50 +30,50 @@ INDEXES: dict[str, models.KeywordIndexParams | models.PayloadSchemaType] = {
 }
 
 
-class ServerGallery(Gallery):
-    backend = "qdrant-server"
+class ServerStore:
+    """A collection on a Qdrant server (`url`), or in qdrant-client's local mode (`location`)."""
 
     def __init__(
         self,
-        model_id: str,
+        collection: str,
         dim: int,
         *,
         url: str | None = None,
         api_key: str | None = None,
         location: str | None = None,
-        max_metadata_bytes: int = 4096,
         timeout_s: int = 30,
     ) -> None:
-        super().__init__(model_id, dim, max_metadata_bytes)
+        self.collection = collection
         if location is not None:
             self.backend = "qdrant-local"
-            self._client = QdrantClient(location=location)
+            self.client = QdrantClient(location=location)
         else:
-            self._client = QdrantClient(url=url, api_key=api_key, timeout=timeout_s)
-        if not self._client.collection_exists(self.collection):
-            self._client.create_collection(
-                self.collection, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE)
+            self.backend = "qdrant-server"
+            self.client = QdrantClient(url=url, api_key=api_key, timeout=timeout_s)
+        if not self.client.collection_exists(collection):
+            self.client.create_collection(
+                collection, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE)
             )
         if location is None:  # local mode has no payload indexes and warns about them
             self._ensure_indexes()
 
     def _ensure_indexes(self) -> None:
         """Checked on every start, so a collection left by an interrupted start still gets them."""
-        present = self._client.get_collection(self.collection).payload_schema
+        present = self.client.get_collection(self.collection).payload_schema
         for key in INDEXES.keys() - present.keys():
-            self._client.create_payload_index(self.collection, key, INDEXES[key], wait=True)
+            self.client.create_payload_index(self.collection, key, INDEXES[key], wait=True)
 
-    def _upsert(self, points: Sequence[Point]) -> None:
-        self._client.upsert(
+    def upsert(self, points: Sequence[Point]) -> None:
+        self.client.upsert(
             self.collection,
             [models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in points],
             wait=True,
         )
 
-    def _search(
+    def search(
         self, scope: Scope, vector: list[float], limit: int, min_similarity: float | None
-    ) -> list[tuple[dict, float]]:
-        response = self._client.query_points(
+    ) -> list[tuple[dict[str, Any], float]]:
+        response = self.client.query_points(
             self.collection,
             query=vector,
             query_filter=_filter(scope),
@@ -83,10 +83,10 @@ class ServerGallery(Gallery):
         )
         return [(p.payload or {}, float(p.score)) for p in response.points]
 
-    def _scroll(
+    def scroll(
         self, scope: Scope, limit: int, offset: str | None, with_vectors: bool = False
     ) -> tuple[list[Point], str | None]:
-        records, next_offset = self._client.scroll(
+        records, next_offset = self.client.scroll(
             self.collection,
             scroll_filter=_filter(scope),
             limit=limit,
@@ -97,20 +97,18 @@ class ServerGallery(Gallery):
         points = [Point(str(r.id), list(r.vector or []) if with_vectors else [], r.payload or {}) for r in records]
         return points, (None if next_offset is None else str(next_offset))
 
-    def _count(self, scope: Scope) -> int:
-        return self._client.count(self.collection, count_filter=_filter(scope), exact=True).count
+    def count(self, scope: Scope) -> int:
+        return self.client.count(self.collection, count_filter=_filter(scope), exact=True).count
 
-    def _person_counts(self, scope: Scope, limit: int) -> dict[str, int]:
-        response = self._client.facet(
-            self.collection, "person_id", facet_filter=_filter(scope), limit=limit, exact=True
-        )
+    def person_counts(self, scope: Scope, limit: int) -> dict[str, int]:
+        response = self.client.facet(self.collection, "person_id", facet_filter=_filter(scope), limit=limit, exact=True)
         return {str(hit.value): int(hit.count) for hit in response.hits}
 
-    def _set_payload(self, scope: Scope, payload: dict[str, Any]) -> None:
-        self._client.set_payload(self.collection, payload, points=_filter(scope), wait=True)
+    def set_payload(self, scope: Scope, payload: dict[str, Any]) -> None:
+        self.client.set_payload(self.collection, payload, points=_filter(scope), wait=True)
 
-    def _delete(self, scope: Scope) -> None:
-        self._client.delete(self.collection, models.FilterSelector(filter=_filter(scope)), wait=True)
+    def delete(self, scope: Scope) -> None:
+        self.client.delete(self.collection, models.FilterSelector(filter=_filter(scope)), wait=True)
 
     def close(self) -> None:
-        self._client.close()
+        self.client.close()

@@ -21,8 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qdrant.base import NewFace  # noqa: E402
-from qdrant.edge import EdgeGallery  # noqa: E402
+from qdrant import NewFace, open_gallery  # noqa: E402
 
 DIRECTORIES = 100
 
@@ -41,7 +40,10 @@ def bench(size: int, dim: int, queries: int, batch: int) -> None:
     """Every directory gets size/100 faces, loaded in one-person batches that cycle through the directories."""
     rng = np.random.default_rng(0)
     vectors = unit_rows(rng, size, dim)
-    with tempfile.TemporaryDirectory() as tmp, EdgeGallery(Path(tmp), "bench", dim) as gallery:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        open_gallery(url=None, api_key=None, path=Path(tmp), model_id="bench", dim=dim) as gallery,
+    ):
         upserts = []
         started = time.perf_counter()
         for n, start in enumerate(range(0, size, batch)):

@@ -3,11 +3,13 @@ server when QDRANT_URL is set."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import unicodedata
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,27 +17,34 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qdrant import ImportedPerson, InvalidInput, NewFace
-from qdrant.edge import EdgeGallery, GalleryBusy
-from qdrant.server import ServerGallery
+from qdrant import Conflict, Gallery, ImportedPerson, InvalidInput, NewFace
+from qdrant.domain import collection_name, point_id
+from qdrant.edge import EdgeStore, GalleryBusy
+from qdrant.server import ServerStore
+from qdrant.store import PROBE_DIRECTORY, Point, Scope
 
 DIM = 16
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ["edge", "local", "server"]
 
 
-def make_gallery(kind: str, tmp_path, model_id: str = "test-model"):
+def edge_gallery(path, model_id: str, dim: int, max_metadata_bytes: int = 4096) -> Gallery:
+    """The Edge gallery as open_gallery builds it: one shard folder per collection under `path`."""
+    return Gallery(EdgeStore(Path(path) / collection_name(model_id, dim), dim), model_id, dim, max_metadata_bytes)
+
+
+def make_gallery(kind: str, tmp_path, model_id: str = "test-model") -> Gallery:
     if kind == "edge":
-        return EdgeGallery(tmp_path / "gallery", model_id, DIM, max_metadata_bytes=256)
+        return edge_gallery(tmp_path / "gallery", model_id, DIM, max_metadata_bytes=256)
     if kind == "local":
-        return ServerGallery(model_id, DIM, location=":memory:", max_metadata_bytes=256)
+        return Gallery(ServerStore(collection_name(model_id, DIM), DIM, location=":memory:"), model_id, DIM, 256)
     url = os.environ.get("QDRANT_URL")
     if not url:
         pytest.skip("QDRANT_URL is not set: no Qdrant server to test against")
     # a fresh model id gives a fresh collection on the shared server
-    return ServerGallery(
-        f"t{uuid.uuid4().hex[:8]}", DIM, url=url, api_key=os.environ.get("QDRANT_API_KEY"), max_metadata_bytes=256
-    )
+    model_id = f"t{uuid.uuid4().hex[:8]}"
+    store = ServerStore(collection_name(model_id, DIM), DIM, url=url, api_key=os.environ.get("QDRANT_API_KEY"))
+    return Gallery(store, model_id, DIM, 256)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -43,7 +52,7 @@ def gallery(request, tmp_path):
     with make_gallery(request.param, tmp_path) as g:
         yield g
         if request.param == "server":  # leave the shared server as it was
-            g._client.delete_collection(g.collection)
+            g.store.client.delete_collection(g.collection)
 
 
 def unit(seed: int) -> np.ndarray:
@@ -236,33 +245,33 @@ def test_export_refuses_a_cursor_it_did_not_give(gallery, cursor):
 @pytest.mark.parametrize("model_id", ["../x", "a/b", "a_b", "", "x" * 65])
 def test_a_model_id_that_could_escape_or_collide_is_refused(tmp_path, model_id):
     with pytest.raises(ValueError):
-        EdgeGallery(tmp_path, model_id, DIM)
+        edge_gallery(tmp_path, model_id, DIM)
 
 
 def test_models_never_share_a_collection(tmp_path):
-    with EdgeGallery(tmp_path, "model-a", DIM) as a, EdgeGallery(tmp_path, "model-b", DIM) as b:
+    with edge_gallery(tmp_path, "model-a", DIM) as a, edge_gallery(tmp_path, "model-b", DIM) as b:
         a.add_faces("d", "p", [face(unit(1))])
         assert b.count("d") == 0 and a.collection != b.collection
 
 
 def test_edge_survives_close_and_reopen(tmp_path):
-    with EdgeGallery(tmp_path, "m", DIM) as g:
+    with edge_gallery(tmp_path, "m", DIM) as g:
         ids = g.add_faces("d", "p", [face(unit(1)), face(unit(2))], name="P", metadata={"a": 1})
         g.add_faces("d", "q", [face(unit(3))])
         g.delete_face("d", ids[1])
         before = g.get_person("d", "p")
-    with EdgeGallery(tmp_path, "m", DIM) as g:
+    with edge_gallery(tmp_path, "m", DIM) as g:
         assert g.get_person("d", "p") == before
         assert g.count("d") == 2
         assert g.search("d", unit(1))[0].face.face_id == ids[0]
 
 
 def test_edge_has_one_owner_at_a_time(tmp_path):
-    with EdgeGallery(tmp_path, "m", DIM) as g:
+    with edge_gallery(tmp_path, "m", DIM) as g:
         g.add_faces("d", "p", [face(unit(1))])
         with pytest.raises(GalleryBusy):
-            EdgeGallery(tmp_path, "m", DIM)
-    with EdgeGallery(tmp_path, "m", DIM) as g:
+            edge_gallery(tmp_path, "m", DIM)
+    with edge_gallery(tmp_path, "m", DIM) as g:
         assert g.count("d") == 1
 
 
@@ -271,9 +280,9 @@ def test_edge_write_survives_a_killed_process(tmp_path):
     script = textwrap.dedent(
         f"""
         import os, signal, numpy as np
-        from qdrant import NewFace
-        from qdrant.edge import EdgeGallery, GalleryBusy
-        g = EdgeGallery({str(tmp_path)!r}, "m", {DIM})
+        from pathlib import Path
+        from qdrant import NewFace, open_gallery
+        g = open_gallery(url=None, api_key=None, path=Path({str(tmp_path)!r}), model_id="m", dim={DIM})
         v = np.ones({DIM}, np.float32)
         print(*g.add_faces("d", "p", [NewFace(v, (0, 0, 1, 1), 1.0, "", "kept")]), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
@@ -281,7 +290,7 @@ def test_edge_write_survives_a_killed_process(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == -signal.SIGKILL and done.stdout.split() == ["kept"], done.stderr
-    with EdgeGallery(tmp_path, "m", DIM) as g:
+    with edge_gallery(tmp_path, "m", DIM) as g:
         assert [f.face_id for f in g.get_person("d", "p").faces] == ["kept"]
 
 
@@ -294,6 +303,150 @@ def test_edge_serves_threads_writing_and_searching_at_once(tmp_path):
             g.add_faces(directory, f"p{i % 3}", [face(unit(1000 * n + i))])
             assert {h.face.directory for h in g.search(directory, unit(i), limit=20)} == {directory}
 
-    with EdgeGallery(tmp_path, "m", DIM) as g, ThreadPoolExecutor(4) as pool:
+    with edge_gallery(tmp_path, "m", DIM) as g, ThreadPoolExecutor(4) as pool:
         list(pool.map(work, range(4)))
         assert [g.count(f"d{n}") for n in range(4)] == [15] * 4
+
+
+def nested(depth: int) -> dict:
+    """A metadata object `depth` levels deep, counting the object itself."""
+    value: object = "leaf"
+    for _ in range(depth - 1):
+        value = [value]
+    return {"a": value}
+
+
+def test_metadata_depth_and_size_limits(gallery):
+    gallery.add_faces("d", "p", [face(unit(1))], metadata=nested(8))
+    assert gallery.get_person("d", "p").metadata == nested(8)
+    assert gallery.match_persons("d", unit(1))[0].metadata == nested(8)
+    for bad in (nested(9), nested(150), {f"k{i}": i for i in range(257)}, {"a": [0] * 256}, {"x": float("nan")}):
+        for call in (
+            lambda: gallery.add_faces("d", "p", [face(unit(2))], metadata=bad),
+            lambda: gallery.update_person("d", "p", metadata=bad),
+        ):
+            with pytest.raises(InvalidInput) as info:
+                call()
+            assert info.value.code == "invalid_metadata"
+    gallery.update_person("d", "p", metadata={f"k{i}": i for i in range(25)})  # 25 values, within 256 bytes
+    assert gallery.count("d") == 1 and len(gallery.get_person("d", "p").metadata) == 25
+
+
+def test_metadata_is_stored_as_one_json_string(gallery):
+    gallery.add_faces("d", "p", [face(unit(1))], name="P", metadata={"team": {"floor": [3]}})
+    (point,), _ = gallery.store.scroll(Scope("d"), 10, None)
+    assert point.payload["metadata_json"] == '{"team":{"floor":[3]}}' and "metadata" not in point.payload
+    gallery.update_person("d", "p", metadata={"x": 1})
+    (point,), _ = gallery.store.scroll(Scope("d"), 10, None)
+    assert json.loads(point.payload["metadata_json"]) == {"x": 1}
+
+
+def test_faces_stored_in_the_old_format_are_still_read(gallery):
+    """Before metadata_json, metadata was a payload object; such points must keep working."""
+    payload = {
+        "directory": "d",
+        "person_id": "old",
+        "face_id": "f-old",
+        "name": "Old",
+        "metadata": {"k": [1, 2]},
+        "created_at": "2024-01-01T00:00:00.000+00:00",
+        "source_sha256": "",
+        "box": [1.0, 2.0, 3.0, 4.0],
+        "det_score": 0.9,
+        "model": gallery.model_id,
+    }
+    gallery.store.upsert([Point(point_id("d", "f-old"), unit(1).tolist(), payload)])
+    assert gallery.get_person("d", "old").metadata == {"k": [1, 2]}
+    assert gallery.list_persons("d")[0][0].metadata == {"k": [1, 2]}
+    gallery.add_faces("d", "old", [face(unit(2))])  # keeps the person's metadata
+    assert {f.metadata["k"][1] for f in gallery.get_person("d", "old").faces} == {2}
+    assert gallery.update_person("d", "old", name="Renamed").metadata == {"k": [1, 2]}
+
+
+def test_ids_are_one_nfc_form_and_refuse_invisible_and_wildcard_characters(gallery):
+    nfd, nfc = unicodedata.normalize("NFD", "Zoë"), "Zoë"
+    assert nfd != nfc
+    gallery.add_faces(nfd, nfd, [face(unit(1))])
+    gallery.add_faces(nfc, nfc, [face(unit(2))])
+    assert gallery.count(nfc) == 2 and gallery.count(nfd, nfc) == 2
+    assert [p.person_id for p in gallery.list_persons(nfd)[0]] == [nfc]
+    assert {h.face.directory for h in gallery.search(nfd, unit(1))} == {nfc}
+    gallery.add_faces("a b", "first last", [face(unit(3))])  # an inner plain space is fine
+    for bad in ["*", "a*", ".", "..", "a\u2028b", "a\u2029b", "a\u00a0b", "a\u200bb", "\u3000a", "a\tb"]:
+        with pytest.raises(InvalidInput) as info:
+            gallery.add_faces(bad, "p", [face(unit(4))])
+        assert info.value.code == "invalid_directory", bad
+        with pytest.raises(InvalidInput) as info:
+            gallery.add_faces("d", bad, [face(unit(4))])
+        assert info.value.code == "invalid_person_id", bad
+
+
+def test_a_face_id_given_again_for_another_photo_or_person_is_a_conflict(gallery):
+    first = NewFace(unit(1), (1.0, 2.0, 3.0, 4.0), 0.9, "aa" * 32, "fid")
+    assert gallery.add_faces("d", "p", [first]) == ["fid"]
+    assert gallery.add_faces("d", "p", [first]) == ["fid"]  # the same photo again: idempotent
+    for directory, person, sha in (("d", "p", "bb" * 32), ("d", "q", "aa" * 32)):
+        with pytest.raises(Conflict) as info:
+            gallery.add_faces(directory, person, [NewFace(unit(2), (0, 0, 1, 1), 0.5, sha, "fid")])
+        assert info.value.code == "face_id_conflict"
+    assert gallery.count("d") == 1 and gallery.get_person("d", "p").faces[0].source_sha256 == "aa" * 32
+    gallery.add_faces("elsewhere", "q", [NewFace(unit(2), (0, 0, 1, 1), 0.5, "bb" * 32, "fid")])
+    ok = ImportedPerson("new", None, {}, [NewFace(unit(3), (0, 0, 1, 1), 0.5, "", "other")])
+    clash = ImportedPerson("q", None, {}, [NewFace(unit(4), (0, 0, 1, 1), 0.5, "", "fid")])
+    with pytest.raises(Conflict):
+        gallery.import_faces("d", [ok, clash])
+    assert gallery.count("d") == 1  # checked before the first person was written
+
+
+def test_concurrent_writers_of_one_face_id_cannot_both_store_it(gallery):
+    def enrol(n: int) -> str:
+        try:
+            gallery.add_faces("d", "p", [NewFace(unit(n % 2), (0, 0, 1, 1), 0.5, f"{n % 2}" * 64, "fid")])
+        except Conflict:
+            return "conflict"
+        return f"{n % 2}" * 64
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(enrol, range(16)))
+    stored = gallery.get_person("d", "p").faces
+    assert len(stored) == 1 and results.count(stored[0].source_sha256) == 8 and results.count("conflict") == 8
+
+
+@pytest.mark.parametrize(
+    "box, score", [((0, 0, float("nan"), 1), 0.5), ((0, 0, 1, 1), float("inf")), ((0, float("-inf"), 1, 1), 0.5)]
+)
+def test_a_face_with_a_non_finite_box_or_score_is_refused(gallery, box, score):
+    bad = NewFace(unit(1), box, score, "", "f1")
+    with pytest.raises(InvalidInput) as info:
+        gallery.add_faces("d", "p", [bad])
+    assert info.value.code == "invalid_face"
+    with pytest.raises(InvalidInput) as info:
+        gallery.import_faces("d", [ImportedPerson("p", None, {}, [bad])])
+    assert info.value.code == "invalid_face" and gallery.count("d") == 0
+
+
+def test_ready_probes_a_real_write_and_leaves_no_trace(gallery):
+    gallery.add_faces("d", "p", [face(unit(1))])
+    assert gallery.ready() is True and gallery.ready() is True
+    assert gallery.store.count(Scope(PROBE_DIRECTORY)) == 0 and gallery.count("d") == 1
+    with pytest.raises(InvalidInput):
+        gallery.count(PROBE_DIRECTORY)
+
+
+def poison(store: EdgeStore) -> None:
+    """What unchecked metadata did before: a payload Edge cannot decode, then a write that has to read it."""
+    deep: object = 0
+    for _ in range(130):
+        deep = [deep]
+    store.upsert([Point(point_id("bad", "f"), unit(1).tolist(), {"directory": "bad", "metadata": {"a": deep}})])
+    with pytest.raises(Exception, match="recursion limit"):
+        store.set_payload(Scope("bad"), {"name": "x"})
+
+
+def test_ready_reports_an_edge_shard_that_refuses_writes(tmp_path):
+    with edge_gallery(tmp_path, "m", DIM) as g:
+        g.add_faces("good", "p", [face(unit(1))])
+        poison(g.store)
+        assert g.ready() is False  # and does not raise
+        with pytest.raises(Exception, match="Not recovered"):
+            g.add_faces("good", "q", [face(unit(2))])

@@ -10,9 +10,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qdrant import NewFace
-from qdrant.edge import EdgeGallery
-from qdrant.server import ServerGallery
+from qdrant import Gallery, NewFace, open_gallery
+from qdrant.server import ServerStore
 
 DIM = 8
 DIRECTORIES = ["a", "b", "c"]
@@ -80,12 +79,15 @@ def check_against_model(gallery, ops) -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=operations)
 def test_isolation_on_edge(ops):
-    with tempfile.TemporaryDirectory() as tmp, EdgeGallery(Path(tmp), "iso", DIM) as gallery:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        open_gallery(url=None, api_key=None, path=Path(tmp), model_id="iso", dim=DIM) as gallery,
+    ):
         check_against_model(gallery, ops)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=operations)
 def test_isolation_on_qdrant_client(ops):
-    with ServerGallery("iso", DIM, location=":memory:") as gallery:
+    with Gallery(ServerStore("iso", DIM, location=":memory:"), "iso", DIM) as gallery:
         check_against_model(gallery, ops)

@@ -1,0 +1,59 @@
+"""The stored form of a face: the Qdrant payload written for it, and reading it back.
+
+Metadata is stored as one JSON string (`metadata_json`), never as a payload
+tree: a caller's structure then cannot reach the engine's payload decoder
+or its indexes, whatever its shape. Points written before that stored a
+`metadata` object, which is still read.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from qdrant.domain import NewFace, StoredFace, encode_metadata
+from qdrant.store import Scope
+
+METADATA_KEY = "metadata_json"
+LEGACY_METADATA_KEY = "metadata"
+
+
+def person_fields(name: str | None, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The fields every face of a person shares, as set on all of them by a rename."""
+    return {"name": name, METADATA_KEY: encode_metadata(metadata)}
+
+
+def face_payload(
+    scope: Scope, face_id: str, face: NewFace, name: str | None, metadata: dict[str, Any], now: str, model_id: str
+) -> dict[str, Any]:
+    return {
+        **scope.conditions(),
+        "face_id": face_id,
+        **person_fields(name, metadata),
+        "created_at": face.created_at or now,
+        "source_sha256": face.source_sha256,
+        "box": [float(v) for v in face.box],
+        "det_score": float(face.score),
+        "model": model_id,
+    }
+
+
+def metadata_of(payload: dict[str, Any]) -> dict[str, Any]:
+    encoded = payload.get(METADATA_KEY)
+    if isinstance(encoded, str):
+        return json.loads(encoded)
+    return payload.get(LEGACY_METADATA_KEY) or {}
+
+
+def stored_face(payload: dict[str, Any]) -> StoredFace:
+    return StoredFace(
+        face_id=payload["face_id"],
+        directory=payload["directory"],
+        person_id=payload["person_id"],
+        name=payload.get("name"),
+        metadata=metadata_of(payload),
+        created_at=payload["created_at"],
+        source_sha256=payload.get("source_sha256", ""),
+        box=tuple(payload.get("box", (0.0, 0.0, 0.0, 0.0))),
+        score=float(payload.get("det_score", 0.0)),
+    )
