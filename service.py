@@ -28,7 +28,7 @@ from api.middleware import BufferedBody, MultipartToJson, OverloadMiddleware, Un
 from api.remote import NEVER_REFRESH, remote_call
 from api.route_labels import RestorePath
 from faceserve import schemas
-from models import store
+from models import calibration, store
 from models.detector import DetectorConfig, FaceDetector
 from models.embedders import SPECS, load_embedder, resolve_model_id
 from models.faces import DetectedFace
@@ -143,6 +143,8 @@ class FaceService:
             limits=ImageLimits(settings.max_image_bytes, settings.max_image_pixels),
             max_faces=settings.max_faces,
             max_request_bytes=settings.max_request_bytes,
+            calibration=calibration.find(MODEL_ID, store.weights_path(SPEC.stored).parent),
+            security=settings.security,
         )
         logger.info("faceserve: model %s, gallery %s (%s)", MODEL_ID, gallery.backend, gallery.collection)
         if settings.auth == "disabled":
@@ -186,10 +188,11 @@ class FaceService:
         ctx: bentoml.Context,
         image_a: ImageField,
         image_b: ImageField,
-        threshold: Annotated[float | None, Field(ge=-1, le=1)] = None,
+        threshold: Annotated[float | None, Field(ge=-1, le=1, description="Expert override of `security`.")] = None,
+        security: Annotated[schemas.Security | None, schemas.SECURITY] = None,
     ) -> schemas.VerifyResponse:
-        """Whether the largest faces of two photos are the same person."""
-        return await self.api.verify(ctx.request.headers, image_a, image_b, threshold)
+        """Whether the largest faces of two photos are the same person, decided at a security level."""
+        return await self.api.verify(ctx.request.headers, image_a, image_b, threshold, security)
 
     @bentoml.api
     @json_errors
@@ -225,13 +228,14 @@ class FaceService:
         image: ImageField,
         directory: Directory,
         threshold: Annotated[
-            float | None, Field(ge=-1, le=1, description="Cosine similarity to accept a match.")
+            float | None, Field(ge=-1, le=1, description="Expert override of `security`: cosine similarity to accept.")
         ] = None,
         top_k: Annotated[int | None, Field(ge=1, le=100, description="Nearest faces considered.")] = None,
         max_faces: Annotated[int | None, Field(ge=1)] = None,
+        security: Annotated[schemas.Security | None, schemas.SECURITY] = None,
     ) -> schemas.RecognizeResponse:
-        """Every face in the photo with its best match in the directory, or unknown."""
-        return await self.api.recognize(ctx.request.headers, image, directory, threshold, top_k, max_faces)
+        """Every face in the photo decided against the directory: match, unknown or ambiguous."""
+        return await self.api.recognize(ctx.request.headers, image, directory, threshold, top_k, max_faces, security)
 
     @bentoml.api(route="/persons/list")
     @json_errors

@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     )
     device: str = Field("cpu", description="torch device for detection and embedding: cpu, cuda, cuda:0 …")
 
+    security: Literal["low", "medium", "high", "strict"] = Field(
+        "medium",
+        description="Default security level of recognize/verify: the chance a stranger's face is named as someone "
+        "at most 5% / 1% / 0.1% / 0.01%.",
+    )
     min_face_size: int = Field(20, ge=10, description="Smallest face MTCNN looks for, in detection-image pixels.")
     min_confidence: float = Field(0.9, ge=0.0, le=1.0, description="Faces scored below this are dropped.")
     detect_max_side: int = Field(1280, ge=160, description="Longer photos are downscaled to this side for detection.")

@@ -22,10 +22,12 @@ import numpy as np
 
 from api.auth import Authorizer
 from api.deadline import commit_before_write
+from api.decisions import SECURITY_LEVELS, FaceDecision, Policy, decide, policy
 from api.errors import ApiError, no_face, not_found, several_faces
 from api.inputs import image_bytes
 from faceserve import schemas
 from models.alignment import align_many
+from models.calibration import Calibration
 from models.embedders import EmbedderSpec, distance
 from models.faces import LANDMARK_NAMES, DetectedFace
 from models.imaging import ImageError, ImageLimits, decode_image
@@ -81,8 +83,12 @@ class FaceApi:
         limits: ImageLimits,
         max_faces: int,
         max_request_bytes: int,
+        calibration: Calibration | None,
+        security: str,
     ) -> None:
         self._detect = detect
+        self.calibration = calibration
+        self.security = security
         self._embed = embed
         self.spec = spec
         self.gallery = gallery
@@ -146,11 +152,12 @@ class FaceApi:
         )
 
     async def verify(
-        self, headers: Headers, image_a: str, image_b: str, threshold: float | None
+        self, headers: Headers, image_a: str, image_b: str, threshold: float | None, security: str | None = None
     ) -> schemas.VerifyResponse:
-        """Largest face of each image; a missing face is a 422 naming the image."""
+        """Largest face of each image; a missing face is a 422 naming the image. One comparison: N = 1."""
         self.auth.check(headers, [None], "read")
-        threshold = self.threshold(threshold)
+        security = security or self.security
+        rule = self.policy(security, 1, threshold)
         # concurrently, so both photos ride the same detector and embedder batches
         a, b = await asyncio.gather(
             self.analyse(image_a, field="image_a", max_faces=1), self.analyse(image_b, field="image_b", max_faces=1)
@@ -159,22 +166,36 @@ class FaceApi:
             if not found.faces:
                 raise no_face(field)
         similarity = float(np.dot(a.vectors[0], b.vectors[0]))
+        same = similarity >= rule.threshold
         return schemas.VerifyResponse(
-            same_person=similarity >= threshold,
+            same_person=same,
+            decision="match" if same else "unknown",
             similarity=round(similarity, 5),
             distance=round(distance(similarity), 5),
-            threshold=threshold,
+            threshold=round(rule.threshold, 5),
+            security=security,
+            calibrated=self.calibration is not None,
+            false_accept_probability=_probability(rule.false_accept_probability(similarity)),
+            warnings=self.warnings(),
             model=self.spec.model_id,
             face_a=face_out(a.faces[0]),
             face_b=face_out(b.faces[0]),
         )
 
-    def threshold(self, requested: float | None) -> float:
-        if requested is None:
-            return self.spec.threshold
-        if not -1.0 <= requested <= 1.0:
+    def policy(self, security: str, comparisons: int, threshold: float | None) -> Policy:
+        if threshold is not None and not -1.0 <= threshold <= 1.0:
             raise ApiError(400, "invalid_parameter", "threshold is a cosine similarity between -1 and 1.")
-        return requested
+        if security not in SECURITY_LEVELS:
+            raise ApiError(400, "invalid_parameter", f"security must be one of {', '.join(SECURITY_LEVELS)}.")
+        return policy(self.calibration, self.spec.threshold, security, comparisons, threshold)
+
+    def warnings(self) -> list[str]:
+        if self.calibration is not None:
+            return []
+        return [
+            f"uncalibrated: {self.spec.model_id} has no calibration, so matches use a fixed threshold whose "
+            "false-match rate is unknown; run scripts/import_models.py with ../shared/faces present to measure it."
+        ]
 
     async def _gallery(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a gallery call in a thread; its validation errors are the client's (400), its conflicts 409."""
@@ -279,28 +300,37 @@ class FaceApi:
         threshold: float | None,
         top_k: int | None,
         max_faces: int | None,
+        security: str | None = None,
     ) -> schemas.RecognizeResponse:
-        """Every face, each matched against the directory; no index rebuild is ever needed after enrol or delete."""
+        """Every face, each decided against the directory (api/decisions.py); no index rebuild is ever needed."""
         directory = self._checked(check_directory, directory)
         self.auth.check(headers, [directory], "read")
-        threshold = self.threshold(threshold)
+        security = security or self.security
+        self.policy(security, 1, threshold)  # refuse bad parameters before spending a detection
         top_k = self._top_k(top_k)
         found = await self.analyse(image, max_faces=max_faces)
-        matches = await self._gallery(lambda: [self.gallery.match_persons(directory, v, top_k) for v in found.vectors])
-        faces = []
-        for face, candidates in zip(found.faces, matches):
-            best = candidates[0] if candidates and candidates[0].similarity >= threshold else None
-            rest = candidates[1:] if best else candidates
-            faces.append(
-                schemas.RecognizedFace(
-                    **face_out(face).model_dump(),
-                    known=best is not None,
-                    match=_candidate(best) if best else None,
-                    candidates=[_candidate(c) for c in rest],
-                )
-            )
+
+        def search() -> tuple[int, list[list[PersonMatch]]]:
+            return self.gallery.count(directory), [
+                self.gallery.match_persons(directory, v, top_k) for v in found.vectors
+            ]
+
+        enrolled, matches = await self._gallery(search)
+        rule = self.policy(security, enrolled, threshold)
+        faces = [
+            schemas.RecognizedFace(**face_out(face).model_dump(), **_decision_out(decision))
+            for face, decision in zip(found.faces, decide(matches, rule))
+        ]
         return schemas.RecognizeResponse(
-            directory=directory, model=self.spec.model_id, threshold=threshold, image=found.image.size, faces=faces
+            directory=directory,
+            model=self.spec.model_id,
+            security=security,
+            threshold=round(rule.threshold, 5),
+            calibrated=self.calibration is not None,
+            enrolled_faces=enrolled,
+            warnings=self.warnings(),
+            image=found.image.size,
+            faces=faces,
         )
 
     @staticmethod
@@ -415,6 +445,19 @@ class FaceApi:
             input_size=self.spec.geometry.size,
             threshold=self.spec.threshold,
             distance_threshold=round(self.spec.distance_threshold, 5),
+            calibration=self._calibration_info(),
+            security=self.security,
+            security_levels=[
+                schemas.SecurityLevel(
+                    name=name,
+                    false_match_rate=rate,
+                    thresholds={
+                        str(n): round(policy(self.calibration, self.spec.threshold, name, n).threshold, 4)
+                        for n in (1, 10, 100, 1000, 10000)
+                    },
+                )
+                for name, rate in SECURITY_LEVELS.items()
+            ],
             gallery_backend=self.gallery.backend,
             collection=self.gallery.collection,
             limits=schemas.Limits(
@@ -426,6 +469,35 @@ class FaceApi:
                 max_transfer_faces=MAX_TRANSFER_PAGE,
             ),
         )
+
+    def _calibration_info(self) -> schemas.CalibrationInfo:
+        c = self.calibration
+        if c is None:
+            return schemas.CalibrationInfo(calibrated=False)
+        return schemas.CalibrationInfo(
+            calibrated=True,
+            source=c.source,
+            created=c.created,
+            identities=c.identities,
+            impostor_pairs=c.impostor_pairs,
+            ambiguity_margin=c.ambiguity_margin,
+        )
+
+
+def _probability(p: float | None) -> float | None:
+    return None if p is None else float(f"{p:.3g}")
+
+
+def _decision_out(d: FaceDecision) -> dict[str, Any]:
+    return {
+        "decision": d.decision,
+        "known": d.decision == "match",
+        "match": _candidate(d.match) if d.decision == "match" and d.match else None,
+        "ambiguous": [_candidate(c) for c in d.tied],
+        "candidates": [_candidate(c) for c in d.others],
+        "false_accept_probability": _probability(d.false_accept_probability),
+        "margin": d.margin,
+    }
 
 
 def _box(box: tuple[float, float, float, float]) -> schemas.Box:

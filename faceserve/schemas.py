@@ -8,13 +8,20 @@ pydantic is imported here: the client installs without torch.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 DIRECTORY = Field(
     ..., min_length=1, max_length=128, description="Gallery (tenant) the person belongs to.", examples=["office-berlin"]
 )
+Security = Literal["low", "medium", "high", "strict"]
+SECURITY = Field(
+    None,
+    description="How sure a match must be: the chance a stranger is named as someone, per face, at most "
+    "5% (low), 1% (medium), 0.1% (high), 0.01% (strict), for any directory size. Default: the service's setting.",
+)
+Decision = Literal["match", "unknown", "ambiguous"]
 PERSON_ID = Field(..., min_length=1, max_length=128, description="Your id for the person.", examples=["emp-0042"])
 
 
@@ -122,24 +129,50 @@ class Candidate(BaseModel):
 
 
 class RecognizedFace(Face):
-    known: bool
-    match: Candidate | None = Field(None, description="Best person at or above the threshold; null when unknown.")
-    candidates: list[Candidate] = Field(description="Next-best persons, best first (may be under the threshold).")
+    decision: Decision = Field(
+        description="match: `match` is this person; unknown: nobody enrolled is close enough; ambiguous: the "
+        "persons in `ambiguous` are all close and too alike to tell apart."
+    )
+    known: bool = Field(description="decision == 'match'.")
+    match: Candidate | None = Field(None, description="The person named; null unless decision is match.")
+    ambiguous: list[Candidate] = Field(
+        default_factory=list, description="For decision 'ambiguous': the persons it could be, best first."
+    )
+    candidates: list[Candidate] = Field(description="Other persons, best first (may be under the threshold).")
+    false_accept_probability: float | None = Field(
+        None,
+        description="Estimated chance that a stranger would score as high as the best person against this "
+        "directory (calibrated; null when the model is uncalibrated). Low means a trustworthy match.",
+    )
+    margin: float | None = Field(
+        None, description="Similarity of the best person minus the next one (null with fewer than two)."
+    )
 
 
 class RecognizeResponse(BaseModel):
     directory: str
     model: str
-    threshold: float
+    security: Security
+    threshold: float = Field(description="Cosine similarity a match needed in this request.")
+    calibrated: bool = Field(description="False when the model has no calibration: `threshold` is then a fixed guess.")
+    enrolled_faces: int = Field(description="Faces in the directory, each a chance for a stranger to match.")
+    warnings: list[str] = Field(default_factory=list)
     image: ImageSize
     faces: list[RecognizedFace]
 
 
 class VerifyResponse(BaseModel):
     same_person: bool
+    decision: Literal["match", "unknown"]
     similarity: float
     distance: float
     threshold: float
+    security: Security
+    calibrated: bool
+    false_accept_probability: float | None = Field(
+        None, description="Estimated chance that two different people score this high (null when uncalibrated)."
+    )
+    warnings: list[str] = Field(default_factory=list)
     model: str
     face_a: Face
     face_b: Face
@@ -189,12 +222,32 @@ class Limits(BaseModel):
     max_transfer_faces: int = Field(description="Faces per /directories/export page and /directories/import call.")
 
 
+class SecurityLevel(BaseModel):
+    name: Security
+    false_match_rate: float = Field(description="Most a stranger face may be named as someone, per face.")
+    thresholds: dict[str, float] = Field(
+        description="Cosine similarity a match needs against a directory of this many enrolled faces."
+    )
+
+
+class CalibrationInfo(BaseModel):
+    calibrated: bool
+    source: str | None = None
+    created: str | None = None
+    identities: int | None = None
+    impostor_pairs: int | None = None
+    ambiguity_margin: float | None = None
+
+
 class ModelInfo(BaseModel):
     model: str
     dim: int
     input_size: int
-    threshold: float
+    threshold: float = Field(description="The fixed fallback threshold, used only when the model is uncalibrated.")
     distance_threshold: float
+    calibration: CalibrationInfo
+    security: Security = Field(description="The default security level.")
+    security_levels: list[SecurityLevel]
     gallery_backend: str
     collection: str
     limits: Limits

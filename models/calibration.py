@@ -78,10 +78,13 @@ class Calibration:
         return cls(**data)
 
 
-def bundled(model_id: str) -> Calibration | None:
-    """The calibration committed with the code for a model that can be measured here (dlib-resnet)."""
-    path = CALIBRATIONS_DIR / f"{model_id}.json"
-    return Calibration.load(path) if path.is_file() else None
+def find(model_id: str, model_dir: Path | None = None) -> Calibration | None:
+    """A model's calibration: measured at import into its model-store folder (FaceNet, whose weights the user
+    brings), else the one committed with the code (dlib-resnet); None when neither exists."""
+    for path in (model_dir / FILENAME if model_dir else None, CALIBRATIONS_DIR / f"{model_id}.json"):
+        if path is not None and path.is_file():
+            return Calibration.load(path)
+    return None
 
 
 def _normal_tail(scores: np.ndarray) -> tuple[float, float]:
@@ -127,9 +130,7 @@ def fit(
         drawn = rng.choice(names, size=len(names), replace=True)
         index = np.concatenate([np.flatnonzero(identities == name) for name in drawn])
         # a drawn identity repeated is relabelled so that its copies count as different draws, not as one person
-        labels = np.concatenate(
-            [np.full(np.count_nonzero(identities == name), k) for k, name in enumerate(drawn)]
-        )
+        labels = np.concatenate([np.full(np.count_nonzero(identities == name), k) for k, name in enumerate(drawn)])
         same_person = identities[index][:, None] == identities[index][None, :]
         scores = impostor_scores(vectors[index], labels, comparable[np.ix_(index, index)] & ~same_person)
         mean, sd = _normal_tail(scores)

@@ -1,6 +1,11 @@
 """Accuracy of the whole pipeline (detect → align → embed) on ../shared/faces.
 
     python scripts/evaluate.py [--models dlib-resnet facenet-vggface2] [--faces DIR]
+    python scripts/evaluate.py --open-set [--splits 50]
+
+--open-set runs the 1:N open-set protocol (scripts/openset.py) on ../shared/faces and ../shared/faces2,
+separately and together, at every security level and at the fixed threshold used before calibration,
+then compares person templates (max, mean similarity, mean vector) with up to three photos enrolled.
 
 Verification on PAIRS.csv per model: same/different distance distributions,
 TAR at FAR = 1% and 0.1%, the best-accuracy threshold, and pairs where a
@@ -129,12 +134,60 @@ def evaluate_detection(detector: FaceDetector, faces_dir: Path, min_size: int = 
     print(f"recall: {tp / max(1, tp + fn):.4f}  precision: {tp / max(1, tp + fp):.4f}")
 
 
+def evaluate_open_set(model_id: str, splits: int) -> None:
+    from api.decisions import SECURITY_LEVELS
+    from models.calibration import find
+    from scripts.calibrate import labelled_vectors, print_table
+    from scripts.faces_data import FACES2_DIR
+    from scripts.openset import report, run
+
+    spec = SPECS[model_id]
+    calibration = find(model_id, store.weights_path(spec.stored).parent)
+    photos, vectors = labelled_vectors(model_id, (FACES_DIR, FACES2_DIR))
+    identities = [p.identity for p in photos]
+    print(f"\n== open-set 1:N, {model_id}: {len(photos)} photos with a face, {len(set(identities))} identities")
+    if calibration is None:
+        print("  uncalibrated: only the fixed threshold is evaluated")
+    else:
+        from models.calibration import impostor_scores
+        from scripts.calibrate import comparable_pairs
+
+        ids = np.array(identities)
+        print_table(calibration, impostor_scores(vectors, ids, comparable_pairs(photos)))
+    levels: list[str | float] = [spec.threshold, *(SECURITY_LEVELS if calibration else [])]
+    for name, folders in (("faces", (FACES_DIR,)), ("faces2", (FACES2_DIR,)), ("faces + faces2", None)):
+        keep = [i for i, p in enumerate(photos) if folders is None or any(f in p.path.parents for f in folders)]
+        for enrol in (1, 3):
+            tallies = run(
+                vectors[keep],
+                [identities[i] for i in keep],
+                calibration,
+                spec.threshold,
+                levels,
+                enrol=enrol,
+                splits=splits,
+            )
+            report(f"{name}, {enrol} photo(s) enrolled per person, person = best of their faces", tallies, splits)
+    if calibration is not None:
+        for template in ("max", "mean", "mean-vector"):
+            tallies = run(
+                vectors, identities, calibration, spec.threshold, ["medium"], enrol=3, splits=splits, template=template
+            )
+            report(f"faces + faces2, up to 3 photos enrolled, person template = {template}", tallies, splits)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", choices=sorted(SPECS), help="default: every imported model")
     parser.add_argument("--faces", type=Path, default=FACES_DIR)
+    parser.add_argument("--open-set", action="store_true", help="the 1:N open-set protocol instead")
+    parser.add_argument("--splits", type=int, default=50, help="random enrolment splits for --open-set")
     args = parser.parse_args()
     models = args.models or [m for m, spec in SPECS.items() if store.find(spec.stored) is not None]
+    if args.open_set:
+        for model_id in models:
+            evaluate_open_set(model_id, args.splits)
+        return
     detector = FaceDetector()
     for model_id in models:
         evaluate_model(model_id, detector, args.faces)

@@ -89,9 +89,7 @@ def identity_photos(dirs: tuple[Path, ...] = (FACES_DIR, FACES2_DIR)) -> list[La
                 copies.setdefault(pair.a, set()).add(pair.b)
                 copies.setdefault(pair.b, set()).add(pair.a)
         photos = [
-            p
-            for p in manifest(faces_dir)
-            if p.identity and ";" not in p.identity and p.faces_expected in (1, None)
+            p for p in manifest(faces_dir) if p.identity and ";" not in p.identity and p.faces_expected in (1, None)
         ]
         dropped: set[Path] = set()
         for photo in sorted(photos, key=lambda p: ("aligned" in str(p.path) or "cropped" in str(p.path), p.path)):
