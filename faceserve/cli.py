@@ -3,6 +3,7 @@
     faceserve enroll PEOPLE_DIR --directory office      # one sub-folder per person
     faceserve export --directory office -o office.jsonl
     faceserve import office.jsonl --directory office-copy
+    faceserve recognize door.jpg --directory office [--security high]
 
 The service and key come from --url/--api-key or FACESERVE_URL/FACESERVE_API_KEY.
 Exit status: 0 all done, 1 done but some photos failed, 2 could not run or
@@ -54,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     imp = commands.add_parser("import", help="load an export into a directory of a service running the same model")
     imp.add_argument("file", type=Path)
     imp.add_argument("--directory", help="default: the directory the file was exported from")
+
+    recognize = commands.add_parser("recognize", help="who is in a photo: one line per face with its decision")
+    recognize.add_argument("photo", type=Path)
+    recognize.add_argument("--directory", required=True)
+    recognize.add_argument("--security", choices=["low", "medium", "high", "strict"], help="default: the service's")
     return parser
 
 
@@ -114,9 +120,34 @@ def _import(client: Faceserve, args: argparse.Namespace) -> int:
     return 0
 
 
+def _recognize(client: Faceserve, args: argparse.Namespace) -> int:
+    result = client.recognize(args.photo, args.directory, security=args.security)
+    print(
+        f"{len(result.faces)} face(s); security {result.security}, threshold {result.threshold:.4f} "
+        f"over {result.enrolled_faces} enrolled faces" + ("" if result.calibrated else " (UNCALIBRATED)")
+    )
+    for warning in result.warnings:
+        print(f"  warning: {warning}")
+    for face in result.faces:
+        box = f"[{face.box.x1:.0f},{face.box.y1:.0f},{face.box.x2:.0f},{face.box.y2:.0f}]"
+        if face.decision == "match" and face.match is not None:
+            chance = (
+                ""
+                if face.false_accept_probability is None
+                else f", stranger chance {face.false_accept_probability:.1e}"
+            )
+            print(f"  {box} match {face.match.person_id} (similarity {face.match.similarity:.4f}{chance})")
+        elif face.decision == "ambiguous":
+            names = " or ".join(f"{c.person_id} ({c.similarity:.4f})" for c in face.ambiguous)
+            print(f"  {box} ambiguous: {names}")
+        else:
+            print(f"  {box} unknown")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    run = {"enroll": _enroll, "export": _export, "import": _import}[args.command]
+    run = {"enroll": _enroll, "export": _export, "import": _import, "recognize": _recognize}[args.command]
     try:
         with Faceserve(args.url, args.api_key) as client:
             return run(client, args)

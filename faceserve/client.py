@@ -146,9 +146,19 @@ class Faceserve:
         return self._post("/embed", {"image": encode_image(image), "max_faces": max_faces}, schemas.EmbedResponse)
 
     def verify(
-        self, image_a: ImageInput, image_b: ImageInput, *, threshold: float | None = None
+        self,
+        image_a: ImageInput,
+        image_b: ImageInput,
+        *,
+        security: schemas.Security | None = None,
+        threshold: float | None = None,
     ) -> schemas.VerifyResponse:
-        body = {"image_a": encode_image(image_a), "image_b": encode_image(image_b), "threshold": threshold}
+        body = {
+            "image_a": encode_image(image_a),
+            "image_b": encode_image(image_b),
+            "security": security,
+            "threshold": threshold,
+        }
         return self._post("/verify", body, schemas.VerifyResponse)
 
     def recognize(
@@ -156,6 +166,7 @@ class Faceserve:
         image: ImageInput,
         directory: str,
         *,
+        security: schemas.Security | None = None,
         threshold: float | None = None,
         top_k: int | None = None,
         max_faces: int | None = None,
@@ -163,6 +174,7 @@ class Faceserve:
         body = {
             "image": encode_image(image),
             "directory": directory,
+            "security": security,
             "threshold": threshold,
             "top_k": top_k,
             "max_faces": max_faces,

@@ -121,3 +121,17 @@ def test_export_then_import_moves_a_directory(service_url, people, tmp_path):
     assert broken.returncode == 2 and "not a faceserve export" in broken.stderr
     missing = run(service_url, "enroll", str(tmp_path / "nope"), "--directory", "x", cwd=tmp_path)
     assert missing.returncode == 2 and "is not a folder" in missing.stderr
+
+
+def test_recognize_prints_one_decision_per_face(service_url, people, tmp_path):
+    run(service_url, "enroll", str(people), "--directory", "cli-recognize", cwd=tmp_path)
+    probe = sorted((JOHNS / "John_Simm").glob("*.jpg"))[5]
+    found = run(service_url, "recognize", str(probe), "--directory", "cli-recognize", cwd=tmp_path)
+    assert found.returncode == 0, found.stderr
+    header, face = found.stdout.splitlines()
+    assert header.startswith("1 face(s); security medium, threshold 0.") and "over 9 enrolled faces" in header
+    assert re.search(r"\] match John_Simm \(similarity 0\.\d{4}, stranger chance \d\.\de-\d\d\)$", face), face
+    group = run(
+        service_url, "recognize", str(GROUP), "--directory", "cli-recognize", "--security", "strict", cwd=tmp_path
+    )
+    assert group.stdout.startswith("3 face(s); security strict") and group.stdout.count(" unknown") == 3, group.stdout
