@@ -18,7 +18,7 @@ def detector() -> FaceDetector:
 
 
 def load(path) -> np.ndarray:
-    return decode_image(path.read_bytes())
+    return decode_image(path.read_bytes()).pixels
 
 
 def iou(a, b) -> float:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from api.errors import ApiError
 from models.detector import FaceDetector
 from models.imaging import ImageError, ImageLimits, decode_image
 from scripts.faces_data import FACES_DIR
@@ -60,7 +61,7 @@ VARIANTS = {
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_accepted_variants_decode_upright_and_detect(variant, photo, detector):
-    rgb = decode_image(VARIANTS[variant](photo))
+    rgb = decode_image(VARIANTS[variant](photo)).pixels
     assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3
     assert rgb.shape[:2] == (photo.height, photo.width)
     faces = detector.detect([rgb])[0]
@@ -71,7 +72,7 @@ def test_accepted_variants_decode_upright_and_detect(variant, photo, detector):
 
 
 def test_rgba_file_from_shared_set():
-    rgb = decode_image((FACES_DIR / "face_recognition/tests/test_images/32bit.png").read_bytes())
+    rgb = decode_image((FACES_DIR / "face_recognition/tests/test_images/32bit.png").read_bytes()).pixels
     assert rgb.shape[2] == 3
 
 
@@ -103,14 +104,14 @@ def test_rejected_inputs_have_stable_codes(case, photo):
     make, code, status = REJECTED[case]
     with pytest.raises(ImageError) as info:
         decode_image(make(photo))
-    assert (info.value.code, info.value.status) == (code, status)
+    assert (info.value.code, ApiError.from_image_error(info.value).status) == (code, status)
 
 
 def test_byte_and_pixel_limits(photo):
     data = encode(photo, "JPEG")
     with pytest.raises(ImageError) as info:
         decode_image(data, ImageLimits(max_bytes=len(data) - 1))
-    assert info.value.code == "image_too_large" and info.value.status == 413
+    assert info.value.code == "image_too_large" and ApiError.from_image_error(info.value).status == 413
     with pytest.raises(ImageError) as info:
         decode_image(data, ImageLimits(max_pixels=photo.width * photo.height - 1))
     assert info.value.code == "image_too_many_pixels"
