@@ -25,13 +25,14 @@ from api.deadline import DeadlineMiddleware
 from api.errors import json_errors
 from api.handlers import FaceApi
 from api.middleware import BufferedBody, MultipartToJson, OverloadMiddleware, UniformErrors
+from api.pixel_budget import PixelBudget
 from api.remote import NEVER_REFRESH, remote_call
 from api.route_labels import RestorePath
 from faceserve import schemas
-from models import calibration, store
+from models import calibration, registry, store
 from models.detector import DetectorConfig, FaceDetector
-from models.embedders import SPECS, load_embedder, resolve_model_id
-from models.faces import DetectedFace
+from models.embedders import load_embedder, resolve_model_id
+from models.faces import Detection
 from models.imaging import ImageLimits
 from qdrant import MAX_TRANSFER_PAGE, open_gallery
 from settings import get_settings
@@ -39,7 +40,7 @@ from settings import get_settings
 logger = logging.getLogger("faceserve")
 settings = get_settings()
 MODEL_ID = resolve_model_id(settings.embedding_model)
-SPEC = SPECS[MODEL_ID]
+SPEC = registry.EMBEDDERS[MODEL_ID]
 Directory = Annotated[str, Field(description="Gallery (tenant) to work in.", examples=["office-berlin"])]
 PersonId = Annotated[
     str, Field(description="Your id for the person, unique within the directory.", examples=["emp-0042"])
@@ -77,7 +78,7 @@ def batching(max_batch_size: int, max_latency_ms: int) -> dict[str, Any]:
 class Detector:
     """MTCNN over batches of decoded images."""
 
-    mtcnn = bentoml.models.BentoModel(store.MTCNN.tag)
+    mtcnn = bentoml.models.BentoModel(registry.MTCNN.tag)
 
     def __init__(self) -> None:
         config = DetectorConfig(
@@ -86,10 +87,10 @@ class Detector:
             max_side=settings.detect_max_side,
             device=settings.device,
         )
-        self.detector = FaceDetector(config, weights=Path(self.mtcnn.path_of(store.MTCNN.filename)))
+        self.detector = FaceDetector(config, weights=Path(self.mtcnn.path_of(registry.MTCNN.filename)))
 
     @bentoml.api(**batching(settings.detect_max_batch, settings.detect_max_latency_ms))
-    def detect(self, images: list[np.ndarray]) -> list[list[DetectedFace]]:
+    def detect(self, images: list[np.ndarray]) -> list[Detection]:
         return self.detector.detect(images)
 
 
@@ -97,7 +98,7 @@ class Detector:
 class Embedder:
     """The embedding model over batches of aligned chips from many requests at once."""
 
-    weights = bentoml.models.BentoModel(SPEC.stored.tag)
+    weights = bentoml.models.BentoModel(SPEC.weights.tag)
 
     def __init__(self) -> None:
         self.model = load_embedder(MODEL_ID, settings.device)
@@ -140,10 +141,15 @@ class FaceService:
             spec=SPEC,
             gallery=gallery,
             auth=Authorizer(load_keys(settings.api_keys, settings.api_keys_file), settings.auth == "enabled"),
-            limits=ImageLimits(settings.max_image_bytes, settings.max_image_pixels),
+            # decoded at twice the detection side at least, which leaves alignment the pixels it needs
+            limits=ImageLimits(
+                settings.max_image_bytes, settings.max_image_pixels, reduce_to=2 * settings.detect_max_side
+            ),
             max_faces=settings.max_faces,
             max_request_bytes=settings.max_request_bytes,
-            calibration=calibration.find(MODEL_ID, store.weights_path(SPEC.stored).parent),
+            # waiting longer than half the request timeout for a decode would leave too little for the models
+            decode_budget=PixelBudget(settings.max_decode_pixels, settings.request_timeout_s / 2),
+            calibration=calibration.find(MODEL_ID, store.stored_file(SPEC.weights).parent),
             security=settings.security,
         )
         logger.info("faceserve: model %s, gallery %s (%s)", MODEL_ID, gallery.backend, gallery.collection)

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(25 * 1024 * 1024, ge=1024, description="Largest HTTP request body accepted.")
     max_image_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest encoded image accepted.")
     max_image_pixels: int = Field(40_000_000, ge=10_000, description="Largest decoded image accepted (width×height).")
+    max_decode_pixels: int = Field(
+        80_000_000, ge=10_000, description="Image pixels decoded at once per API process; further uploads wait."
+    )
     max_faces: int = Field(100, ge=1, description="Most faces returned or processed per image.")
     max_metadata_bytes: int = Field(4096, ge=0, description="Largest JSON metadata stored per person.")
 
@@ -53,8 +56,8 @@ class Settings(BaseSettings):
         "",
         description="Comma-separated browser origins (https://app.example) allowed besides the service's own.",
     )
-    # Latency bounds are ~10x the slowest batch measured by scripts/bench_models.py on 2 CPU cores
-    # (8 photos: 1.6-2.2 s; 32 faces: 0.15 s) so queued requests within max_concurrency are never shed with 503.
+    # Latency bounds are ~10x the slowest batch scripts/bench_models.py measured (BENCHMARKS.md, "Bare models"),
+    # so queued requests within max_concurrency are never shed with 503.
     adaptive_batching: bool = Field(
         True, description="Batch concurrent requests on the detector and embedder; off only to measure what it buys."
     )

@@ -14,6 +14,14 @@ from starlette.types import Message
 
 from models.imaging import ImageError
 
+# The HTTP status of each ImageError code (models/imaging knows nothing of HTTP); a code missing here is a 400.
+IMAGE_ERROR_STATUS = {
+    "image_too_large": 413,
+    "image_too_many_pixels": 413,
+    "unsupported_format": 415,
+    "invalid_image": 415,
+}
+
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
@@ -38,7 +46,7 @@ class ApiError(Exception):
 
     @classmethod
     def from_image_error(cls, exc: ImageError, field: str = "image") -> ApiError:
-        return cls(exc.status, exc.code, f"{field}: {exc.message}")
+        return cls(IMAGE_ERROR_STATUS.get(exc.code, 400), exc.code, f"{field}: {exc.message}")
 
 
 def no_face(field: str = "image") -> ApiError:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,12 +25,13 @@ from api.deadline import commit_before_write
 from api.decisions import SECURITY_LEVELS, FaceDecision, Policy, decide, policy
 from api.errors import ApiError, no_face, not_found, several_faces
 from api.inputs import image_bytes
+from api.pixel_budget import PixelBudget, PixelBudgetExhausted
 from faceserve import schemas
-from models.alignment import align_many
 from models.calibration import Calibration
-from models.embedders import EmbedderSpec, distance
 from models.faces import LANDMARK_NAMES, DetectedFace
-from models.imaging import ImageError, ImageLimits, decode_image
+from models.imaging import DecodedImage, ImageError, ImageLimits, decode_cost, decode_image
+from models.pipeline import AnalysisFailed, DetectFn, EmbedFn, FacePipeline
+from models.registry import ModelEntry, distance
 from qdrant import (
     MAX_TRANSFER_PAGE,
     Conflict,
@@ -49,18 +50,16 @@ REQUEST_ID_NAMESPACE = uuid.UUID("0e6c1a52-2a55-4c41-9d83-4f8f7b0c3c11")
 MAX_BATCH_ITEMS = 64
 
 Headers = Mapping[str, str]
-DetectFn = Callable[[list[np.ndarray]], Awaitable[list[list[DetectedFace]]]]
-EmbedFn = Callable[[np.ndarray], Awaitable[np.ndarray]]
 
 
 @dataclass(frozen=True)
 class Decoded:
-    pixels: np.ndarray
+    image: DecodedImage
     sha256: str
 
     @property
     def size(self) -> schemas.ImageSize:
-        return schemas.ImageSize(width=self.pixels.shape[1], height=self.pixels.shape[0])
+        return schemas.ImageSize(width=self.image.width, height=self.image.height)
 
 
 @dataclass(frozen=True)
@@ -77,19 +76,20 @@ class FaceApi:
         self,
         detect: DetectFn,
         embed: EmbedFn,
-        spec: EmbedderSpec,
+        spec: ModelEntry,
         gallery: Gallery,
         auth: Authorizer,
         limits: ImageLimits,
         max_faces: int,
         max_request_bytes: int,
+        decode_budget: PixelBudget,
         calibration: Calibration | None,
         security: str,
     ) -> None:
-        self._detect = detect
+        self.pipeline = FacePipeline(detect, embed, spec)
+        self.decode_budget = decode_budget
         self.calibration = calibration
         self.security = security
-        self._embed = embed
         self.spec = spec
         self.gallery = gallery
         self.auth = auth
@@ -100,10 +100,15 @@ class FaceApi:
     async def decode(self, value: str, field: str = "image") -> Decoded:
         data = image_bytes(value, field)
         try:
-            pixels = await anyio.to_thread.run_sync(decode_image, data, self.limits)
+            async with self.decode_budget.hold(decode_cost(data, self.limits)):
+                image = await anyio.to_thread.run_sync(decode_image, data, self.limits)
         except ImageError as exc:
             raise ApiError.from_image_error(exc, field) from exc
-        return Decoded(pixels, hashlib.sha256(data).hexdigest())
+        except PixelBudgetExhausted as exc:
+            raise ApiError(
+                503, "decoder_busy", f"{field}: {exc}.", headers={"Retry-After": str(exc.retry_after_s)}
+            ) from exc
+        return Decoded(image, hashlib.sha256(data).hexdigest())
 
     def _cap(self, max_faces: int | None) -> int:
         if max_faces is not None and max_faces < 1:
@@ -120,16 +125,13 @@ class FaceApi:
         embed: bool = True,
     ) -> Analysed:
         image = await self.decode(value, field)
-        faces = (await self._detect([image.pixels]))[0]
-        if min_confidence is not None:
-            faces = [f for f in faces if f.score >= min_confidence]
-        faces = faces[: self._cap(max_faces)]
-        if not embed or not faces:
-            return Analysed(image, faces, np.zeros((len(faces), self.spec.dim), dtype=np.float32))
-        chips = await anyio.to_thread.run_sync(
-            align_many, image.pixels, [f.landmark_array for f in faces], self.spec.geometry
-        )
-        return Analysed(image, faces, await self._embed(chips))
+        try:
+            found = await self.pipeline.analyse(
+                image.image, max_faces=self._cap(max_faces), min_confidence=min_confidence, embed=embed
+            )
+        except AnalysisFailed as exc:
+            raise ApiError(422, exc.code, f"{field}: {exc.message}") from exc
+        return Analysed(image, found.faces, found.vectors)
 
     async def detect(
         self, headers: Headers, image: str, min_confidence: float | None, max_faces: int | None

@@ -15,7 +15,8 @@ import torch
 from facenet_pytorch import MTCNN
 from PIL import Image
 
-from models.faces import DetectedFace
+from models.faces import DetectedFace, Detection
+from models.isolation import batch_or_one_by_one, one_by_one
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,7 @@ class FaceDetector:
             for net in ("pnet", "rnet", "onet"):
                 getattr(self._mtcnn, net).load_state_dict(state[net])
         # Channels-last weights make every conv and max-pool of the three nets take torch's vectorised
-        # NHWC kernels: 1.35x faster detection on CPU (VGA 30.8 -> 22.9 ms, 1080p 216 -> 157 ms), same
-        # boxes and landmarks to 0.0002 px (scripts/bench_models.py prints both layouts).
+        # NHWC kernels: faster detection on CPU, same boxes (BENCHMARKS.md, "Bare models").
         for net in (self._mtcnn.pnet, self._mtcnn.rnet, self._mtcnn.onet):
             net.to(memory_format=torch.channels_last)
 
@@ -66,26 +66,31 @@ class FaceDetector:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         return np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
 
-    def detect(self, images: list[np.ndarray]) -> list[list[DetectedFace]]:
-        """Detect faces in each image, largest first.
+    def detect(self, images: list[np.ndarray]) -> list[Detection]:
+        """Detect faces in each image, largest first; None for an image the detector failed on.
+
+        The images may come from several requests batched together, so one
+        image that makes MTCNN raise fails only itself (models/isolation).
 
         MTCNN runs a batch only on images of one shape. On a GPU the batch is
         zero-padded at the bottom/right to its largest shape (padding there
         leaves coordinates unchanged and black borders hold no faces) and run
-        at once. On CPU each image runs alone: scripts/bench_models.py measured
-        8 mixed photos at 2549 ms padded vs 1683 ms one by one, and even 8
-        same-size 1280×720 photos at 1764 vs 1558 ms, because the padding and
-        facenet-pytorch's per-image loops cost more than batching saves.
+        at once. On CPU each image runs alone, because there the padding and
+        facenet-pytorch's per-image loops cost more than batching saves
+        (BENCHMARKS.md, "Bare models": padded vs per image).
         """
-        if not images:
-            return []
         scales = [self._scale_for(img) for img in images]
         small = [self._resized(img, s) for img, s in zip(images, scales)]
-        if self._pad_batches:
-            found = self._detect_padded(small)
-        else:
-            found = [self._detect_padded([img])[0] for img in small]
-        return [self._faces(*result, scale, img.shape) for result, scale, img in zip(found, scales, images)]
+        # MTCNN's pyramid starts at min_face_size: an image whose short side is below it has no scale to
+        # run and facenet-pytorch raises on the empty pyramid. No face that small is looked for, so none is found.
+        searchable = [i for i, img in enumerate(small) if min(img.shape[:2]) >= self.config.min_face_size]
+        batch = [small[i] for i in searchable]
+        isolate = batch_or_one_by_one if self._pad_batches and len(batch) > 1 else one_by_one
+        found = isolate(self._detect_padded, batch, "face detection")
+        results: list[Detection] = [[] for _ in images]
+        for i, result in zip(searchable, found):
+            results[i] = None if result is None else self._faces(*result, scales[i], images[i].shape)
+        return results
 
     def _detect_padded(self, images: list[np.ndarray]) -> list[tuple]:
         height = max(img.shape[0] for img in images)

@@ -320,7 +320,7 @@ def parse_file(path: Path) -> DlibNetwork:
     return parse(Path(path).read_bytes())
 
 
-def weights_path() -> Path:
+def packaged_weights() -> Path:
     """The .dat shipped in PyPI's face-recognition-models, checked against the release we tested.
 
     Found without importing the package, whose __init__ needs pkg_resources

@@ -29,3 +29,16 @@ class DetectedFace:
     @property
     def landmark_array(self) -> np.ndarray:
         return np.asarray(self.landmarks, dtype=np.float64)
+
+    def scaled(self, factor: float, width: int, height: int) -> DetectedFace:
+        """The face in an image `factor` times larger (a decode that was reduced), box kept inside width×height."""
+        x1, y1, x2, y2 = (v * factor for v in self.box)
+        return DetectedFace(
+            box=(max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2)),
+            score=self.score,
+            landmarks=tuple((x * factor, y * factor) for x, y in self.landmarks),
+        )
+
+
+Detection = list[DetectedFace] | None
+"""One image's faces, largest first, or None when the detector failed on that image (and only that image)."""

@@ -1,45 +1,99 @@
-"""Detect → align → embed in one process: the bare pipeline.
+"""Detect → align → embed, written once for the service and for the scripts.
 
-The service splits these steps across batched BentoML APIs; this in-process
-form is what evaluation, benchmarks and bulk tools use, and the yardstick the
-served numbers are compared against.
+The pipeline is given the detector and embedder as async callables: the
+service passes its batched BentoML calls, so concurrent requests share model
+batches; scripts pass the bare models (`FacePipeline.in_process`), so
+evaluation and benchmarks measure exactly what the service computes.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import anyio
 import numpy as np
 
 from models.alignment import align_many
-from models.detector import FaceDetector
-from models.embedders import Embedder
-from models.faces import DetectedFace
+from models.faces import DetectedFace, Detection
+from models.imaging import DecodedImage
+from models.registry import ModelEntry
+
+if TYPE_CHECKING:
+    from models.detector import FaceDetector
+    from models.embedders import Embedder
+
+DetectFn = Callable[[list[np.ndarray]], Awaitable[list[Detection]]]
+EmbedFn = Callable[[np.ndarray], Awaitable[np.ndarray]]
+
+
+class AnalysisFailed(Exception):
+    """A model failed on this image alone (the others in its batch were answered); `code` is public API."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @dataclass(frozen=True)
-class EmbeddedFace:
-    face: DetectedFace
-    vector: np.ndarray
+class Analysis:
+    """One image's faces in the pixels of the image as sent, largest first, and their vectors (zeros if not asked)."""
+
+    faces: list[DetectedFace]
+    vectors: np.ndarray
 
 
 class FacePipeline:
-    def __init__(self, detector: FaceDetector, embedder: Embedder) -> None:
-        self.detector = detector
-        self.embedder = embedder
+    def __init__(self, detect: DetectFn, embed: EmbedFn, model: ModelEntry) -> None:
+        self._detect = detect
+        self._embed = embed
+        self.model = model
 
-    def run(self, images: list[np.ndarray], max_faces: int | None = None) -> list[list[EmbeddedFace]]:
-        """Every face of every image with its vector; one detector and one embedder call for the batch."""
-        if not images:
-            return []
-        detections = [faces[:max_faces] for faces in self.detector.detect(images)]
-        geometry = self.embedder.spec.geometry
-        chips = [
-            align_many(image, [f.landmark_array for f in faces], geometry) for image, faces in zip(images, detections)
-        ]
-        vectors = self.embedder.embed(np.concatenate(chips))
-        out, start = [], 0
-        for faces in detections:
-            out.append([EmbeddedFace(face, vectors[start + i]) for i, face in enumerate(faces)])
-            start += len(faces)
-        return out
+    @classmethod
+    def in_process(cls, detector: FaceDetector, embedder: Embedder) -> FacePipeline:
+        """The pipeline over bare models in this process, for scripts."""
+
+        async def detect(images: list[np.ndarray]) -> list[Detection]:
+            return detector.detect(images)
+
+        async def embed(chips: np.ndarray) -> np.ndarray:
+            return embedder.embed(chips)
+
+        return cls(detect, embed, embedder.entry)
+
+    async def analyse(
+        self,
+        image: DecodedImage,
+        *,
+        max_faces: int | None = None,
+        min_confidence: float | None = None,
+        embed: bool = True,
+    ) -> Analysis:
+        """The faces of one image (at least `min_confidence`, the largest `max_faces`) and, if `embed`, their vectors.
+
+        Raises AnalysisFailed when the detector or the embedder failed on this image.
+        """
+        found = (await self._detect([image.pixels]))[0]
+        if found is None:
+            raise AnalysisFailed("detection_failed", "face detection failed on this image.")
+        if min_confidence is not None:
+            found = [f for f in found if f.score >= min_confidence]
+        found = found[:max_faces]
+        faces = [f.scaled(image.scale, image.width, image.height) for f in found]
+        if not embed or not found:
+            return Analysis(faces, np.zeros((len(faces), self.model.dim), dtype=np.float32))
+        # alignment works on the decoded (possibly reduced) pixels, in their coordinates
+        chips = await anyio.to_thread.run_sync(
+            align_many, image.pixels, [f.landmark_array for f in found], self.model.geometry
+        )
+        vectors = await self._embed(chips)
+        if not np.isfinite(vectors).all():
+            raise AnalysisFailed("embedding_failed", "face embedding failed on this image.")
+        return Analysis(faces, vectors)
+
+    def run(self, image: DecodedImage, max_faces: int | None = None) -> Analysis:
+        """`analyse` for synchronous callers (scripts)."""
+        return asyncio.run(self.analyse(image, max_faces=max_faces))

@@ -1,4 +1,4 @@
-"""Our entries in the BentoML model store: what they are and where their files lie.
+"""Reading and writing faceserve's weights in the BentoML model store; what each model is lives in models/registry.
 
 Weights never travel in the repository. `scripts/import_models.py` copies
 them from installed packages (or a file the operator downloaded) into the
@@ -10,72 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import bentoml
 from bentoml.exceptions import NotFound
 
-
-@dataclass(frozen=True)
-class StoredModel:
-    """One model-store entry: its name and the single weights file inside it."""
-
-    name: str
-    filename: str
-    source: str
-    dimension: int
-    input_size: int
-    distance: str
-
-    @property
-    def tag(self) -> str:
-        return f"{self.name}:latest"
-
-
-MTCNN = StoredModel(
-    name="mtcnn",
-    filename="mtcnn.pt",
-    source="facenet-pytorch package data (pnet.pt, rnet.pt, onet.pt)",
-    dimension=0,
-    input_size=0,
-    distance="",
-)
-DLIB_RESNET = StoredModel(
-    name="dlib-resnet",
-    filename="dlib_face_recognition_resnet_model_v1.dat",
-    source="PyPI face-recognition-models==0.3.0 (CC0)",
-    dimension=128,
-    input_size=150,
-    distance="cosine",
-)
-FACENET_VGGFACE2 = StoredModel(
-    name="facenet-vggface2",
-    filename="state_dict.pt",
-    source="facenet-pytorch release 20180402-114759-vggface2.pt",
-    dimension=512,
-    input_size=160,
-    distance="cosine",
-)
-FACENET_CASIA = StoredModel(
-    name="facenet-casia",
-    filename="state_dict.pt",
-    source="facenet-pytorch release 20180408-102900-casia-webface.pt",
-    dimension=512,
-    input_size=160,
-    distance="cosine",
-)
+from models.registry import Weights
 
 
 class ModelNotImported(RuntimeError):
     """A model the service was asked to use is absent from the store."""
 
-    def __init__(self, model: StoredModel) -> None:
-        hint = "python scripts/import_models.py"
-        if model.name.startswith("facenet"):
-            hint += " --facenet-weights PATH_TO_WEIGHTS.pt"
-        super().__init__(f"Model '{model.name}' is not in the BentoML model store. Import it with: {hint}")
-        self.model = model
+    def __init__(self, weights: Weights) -> None:
+        super().__init__(
+            f"Model '{weights.name}' is not in the BentoML model store. Import it with: {weights.import_hint}"
+        )
+        self.weights = weights
 
 
 def sha256_of(path: Path) -> str:
@@ -86,39 +37,32 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def find(model: StoredModel) -> bentoml.Model | None:
+def find(weights: Weights) -> bentoml.Model | None:
     try:
-        return bentoml.models.get(model.tag)
+        return bentoml.models.get(weights.tag)
     except NotFound:
         return None
 
 
-def weights_path(model: StoredModel) -> Path:
+def stored_file(weights: Weights) -> Path:
     """The weights file of an imported model, or ModelNotImported with the command that fixes it."""
-    entry = find(model)
+    entry = find(weights)
     if entry is None:
-        raise ModelNotImported(model)
-    return Path(entry.path_of(model.filename))
+        raise ModelNotImported(weights)
+    return Path(entry.path_of(weights.filename))
 
 
-def save(model: StoredModel, weights: Path, extra: dict[str, str] | None = None) -> tuple[bentoml.Model, bool]:
+def save(weights: Weights, path: Path, metadata: dict[str, Any] | None = None) -> tuple[bentoml.Model, bool]:
     """Copy a weights file into the store; a file already stored with the same sha256 is kept.
 
     Returns the entry and whether a new one was written, so re-running the
     import is a no-op that says so.
     """
-    digest = sha256_of(weights)
-    existing = find(model)
+    digest = sha256_of(path)
+    existing = find(weights)
     if existing is not None and existing.info.metadata.get("sha256") == digest:
         return existing, False
-    metadata = {
-        "source": model.source,
-        "sha256": digest,
-        "dimension": model.dimension,
-        "input_size": model.input_size,
-        "distance": model.distance,
-        **(extra or {}),
-    }
-    with bentoml.models.create(model.name, labels={"project": "faceserve"}, metadata=metadata) as entry:
-        shutil.copyfile(weights, entry.path_of(model.filename))
+    recorded = {"source": weights.source, "sha256": digest, **(metadata or {})}
+    with bentoml.models.create(weights.name, labels={"project": "faceserve"}, metadata=recorded) as entry:
+        shutil.copyfile(path, entry.path_of(weights.filename))
     return entry, True

@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models import store  # noqa: E402
 from models.alignment import align_many  # noqa: E402
 from models.detector import DetectorConfig, FaceDetector  # noqa: E402
-from models.embedders import SPECS, load_embedder  # noqa: E402
+from models.embedders import load_embedder  # noqa: E402
 from models.imaging import decode_image  # noqa: E402
+from models.registry import EMBEDDERS  # noqa: E402
 from scripts.faces_data import FACES_DIR  # noqa: E402
 
 PHOTOS = [
@@ -49,12 +50,12 @@ def timed(fn, repeats: int) -> float:
 
 
 def resized(path: Path, size: tuple[int, int]) -> np.ndarray:
-    return np.asarray(Image.fromarray(decode_image(path.read_bytes())).resize(size, Image.BILINEAR))
+    return np.asarray(Image.fromarray(decode_image(path.read_bytes()).pixels).resize(size, Image.BILINEAR))
 
 
 def real_chips(detector: FaceDetector, geometry, n: int) -> np.ndarray:
     """Aligned chips of real faces, repeated to n."""
-    image = decode_image(PHOTOS[2].read_bytes())
+    image = decode_image(PHOTOS[2].read_bytes()).pixels
     faces = detector.detect([image])[0]
     chips = align_many(image, [f.landmark_array for f in faces], geometry)
     return np.resize(chips, (n, *chips.shape[1:]))
@@ -72,14 +73,14 @@ def main() -> None:
 
     print("\n== Embedder throughput (faces/s; mirrored models embed each face twice)")
     worst_embed = 0.0
-    for model_id, spec in SPECS.items():
-        if store.find(spec.stored) is None:
+    for model_id, entry in EMBEDDERS.items():
+        if store.find(entry.weights) is None:
             print(f"{model_id:18} not imported, skipped")
             continue
         embedder = load_embedder(model_id)
         row = []
         for batch in (1, 8, 32, 64):
-            chips = real_chips(detector, spec.geometry, batch)
+            chips = real_chips(detector, entry.geometry, batch)
             seconds = timed(lambda: embedder.embed(chips), args.repeats)
             worst_embed = max(worst_embed, seconds)
             row.append(f"b{batch}: {batch / seconds:7.1f}")
@@ -101,7 +102,7 @@ def main() -> None:
         )
 
     batcher = FaceDetector(DetectorConfig(pad_batches=True))
-    mixed = [decode_image(p.read_bytes()) for p in PHOTOS] * 2
+    mixed = [decode_image(p.read_bytes()).pixels for p in PHOTOS] * 2
     shapes = ", ".join(f"{i.shape[1]}x{i.shape[0]}" for i in mixed[: len(PHOTOS)])
     per_image = timed(lambda: [detector.detect([img]) for img in mixed], args.repeats)
     padded = timed(lambda: batcher.detect(mixed), args.repeats)

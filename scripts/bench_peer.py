@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.detector import FaceDetector  # noqa: E402
 from models.embedders import load_embedder  # noqa: E402
+from models.imaging import DecodedImage  # noqa: E402
 from models.pipeline import FacePipeline  # noqa: E402
 from scripts.faces_data import FACES_DIR  # noqa: E402
 
@@ -116,13 +117,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     fr = load_face_recognition()
-    pipeline = FacePipeline(FaceDetector(), load_embedder("dlib-resnet"))
+    pipeline = FacePipeline.in_process(FaceDetector(), load_embedder("dlib-resnet"))
 
     def theirs(img: np.ndarray) -> int:
         return len(fr.face_encodings(img, fr.face_locations(img)))
 
     def ours(img: np.ndarray) -> int:
-        return len(pipeline.run([img])[0])
+        return len(pipeline.run(DecodedImage(img, img.shape[1], img.shape[0])).faces)
 
     print(f"{len(PHOTOS)} photos, letterboxed to each size; medians of {args.repeats} runs")
     for label, size in SIZES.items():

@@ -35,7 +35,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.detector import FaceDetector  # noqa: E402
-from models.embedders import SPECS, load_embedder, resolve_model_id  # noqa: E402
+from models.embedders import load_embedder, resolve_model_id  # noqa: E402
+from models.registry import EMBEDDERS  # noqa: E402
 from scripts.bench_models import real_chips, timed  # noqa: E402
 from scripts.faces_data import single_face_photos  # noqa: E402
 from scripts.local_service import running_service  # noqa: E402
@@ -108,8 +109,7 @@ async def drive_embedder(url: str, chips: np.ndarray, clients: int, seconds: flo
 
 def bench_embedder(seconds: float, repeats: int) -> None:
     model_id = resolve_model_id("auto")
-    spec = SPECS[model_id]
-    chips = real_chips(FaceDetector(), spec.geometry, 64)
+    chips = real_chips(FaceDetector(), EMBEDDERS[model_id].geometry, 64)
     embed = load_embedder(model_id, "cpu").embed
     bare = {b: b / timed(lambda b=b: embed(chips[:b]), repeats) for b in (1, 8, 32, 64)}
     best = max(bare, key=bare.get)

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.alignment import DLIB_150, align  # noqa: E402
 from models.detector import DetectorConfig, FaceDetector  # noqa: E402
-from models.embedders import load_dlib_resnet  # noqa: E402
+from models.embedders import load_embedder  # noqa: E402
 from models.imaging import decode_image  # noqa: E402
 from scripts.faces_data import FACES_DIR, single_face_photos  # noqa: E402
 
@@ -59,10 +59,10 @@ def main() -> None:
 
     reference = DlibReference()
     detector = FaceDetector(DetectorConfig(min_confidence=0.95))
-    embedder = load_dlib_resnet()
+    embedder = load_embedder("dlib-resnet")
     dlib_points, facenet_points, chip_distances = [], [], []
     for path in single_face_photos(args.faces):
-        image = decode_image(path.read_bytes())
+        image = decode_image(path.read_bytes()).pixels
         faces = detector.detect([image])[0]
         if len(faces) != 1:
             continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.dlib_format import weights_path
+from models.dlib_format import packaged_weights
 
 
 class DlibReference:
@@ -17,7 +17,7 @@ class DlibReference:
     def __init__(self) -> None:
         import dlib
 
-        recognizer = weights_path()
+        recognizer = packaged_weights()
         self._dlib = dlib
         self.detector = dlib.get_frontal_face_detector()
         self.shape_predictor = dlib.shape_predictor(str(recognizer.with_name("shape_predictor_5_face_landmarks.dat")))

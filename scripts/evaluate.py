@@ -26,9 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models import store  # noqa: E402
 from models.detector import FaceDetector  # noqa: E402
-from models.embedders import SPECS, load_embedder  # noqa: E402
-from models.imaging import ImageError, decode_image  # noqa: E402
-from models.pipeline import FacePipeline  # noqa: E402
+from models.embedders import load_embedder  # noqa: E402
+from models.imaging import ImageError, ImageLimits, decode_image  # noqa: E402
+from models.pipeline import AnalysisFailed, FacePipeline  # noqa: E402
+from models.registry import EMBEDDERS  # noqa: E402
 from scripts.faces_data import FACES_DIR, pairs  # noqa: E402
 
 
@@ -60,20 +61,24 @@ def describe(name: str, values: np.ndarray) -> str:
 
 def evaluate_model(model_id: str, detector: FaceDetector, faces_dir: Path) -> None:
     embedder = load_embedder(model_id)
-    pipeline = FacePipeline(detector, embedder)
+    pipeline = FacePipeline.in_process(detector, embedder)
+    limits = ImageLimits(reduce_to=2 * detector.config.max_side)  # decoded as the service decodes
     rows = pairs(faces_dir)
     vectors: dict[Path, np.ndarray | None] = {}
     unreadable: dict[Path, str] = {}
     for path in sorted({p for row in rows for p in (row.a, row.b)}):
         try:
-            found = pipeline.run([decode_image(path.read_bytes())])[0]
-        except ImageError as exc:
+            found = pipeline.run(decode_image(path.read_bytes(), limits))
+        except (ImageError, AnalysisFailed) as exc:
             unreadable[path] = exc.code
-            found = []
-        vectors[path] = found[0].vector if found else None  # largest face
+            vectors[path] = None
+            continue
+        vectors[path] = found.vectors[0] if found.faces else None  # largest face
     no_face = [r for r in rows if vectors[r.a] is None or vectors[r.b] is None]
-    spec = embedder.spec
-    print(f"\n== {model_id} ({spec.dim}-d, cosine threshold {spec.threshold}, distance {spec.distance_threshold:.3f})")
+    entry = embedder.entry
+    print(
+        f"\n== {model_id} ({entry.dim}-d, cosine threshold {entry.threshold}, distance {entry.distance_threshold:.3f})"
+    )
     print(
         f"pairs: {len(rows)}  evaluated: {len(rows) - len(no_face)}  with a photo where no face was found: {len(no_face)}"
     )
@@ -96,7 +101,7 @@ def evaluate_model(model_id: str, detector: FaceDetector, faces_dir: Path) -> No
             print(f"  TAR@FAR={far:.1%}: {tar:.4f}  (distance < {thr:.3f})")
         thr, acc = best_threshold(same, different)
         print(f"  best accuracy {acc:.4f} at distance <= {thr:.3f} (cosine >= {1 - thr * thr / 2:.3f})")
-        at_spec = (np.sum(same <= spec.distance_threshold) + np.sum(different > spec.distance_threshold)) / len(dist)
+        at_spec = (np.sum(same <= entry.distance_threshold) + np.sum(different > entry.distance_threshold)) / len(dist)
         print(f"  accuracy at the model's documented threshold: {at_spec:.4f}")
 
 
@@ -119,7 +124,7 @@ def evaluate_detection(detector: FaceDetector, faces_dir: Path, min_size: int = 
                 left, top, w, h = (int(b.get(k)) for k in ("left", "top", "width", "height"))
                 box = (left, top, left + w, top + h)
                 (dont_care if b.get("ignore") == "1" or w < min_size else boxes).append(box)
-            found = detector.detect([decode_image((folder / image_el.get("file")).read_bytes())])[0]
+            found = detector.detect([decode_image((folder / image_el.get("file")).read_bytes()).pixels])[0] or []
             unmatched = list(boxes)
             for face in found:
                 best = max(unmatched, key=lambda g: iou(face.box, g), default=None)
@@ -141,8 +146,8 @@ def evaluate_open_set(model_id: str, splits: int) -> None:
     from scripts.faces_data import FACES2_DIR
     from scripts.openset import report, run
 
-    spec = SPECS[model_id]
-    calibration = find(model_id, store.weights_path(spec.stored).parent)
+    spec = EMBEDDERS[model_id]
+    calibration = find(model_id, store.stored_file(spec.weights).parent)
     photos, vectors = labelled_vectors(model_id, (FACES_DIR, FACES2_DIR))
     identities = [p.identity for p in photos]
     print(f"\n== open-set 1:N, {model_id}: {len(photos)} photos with a face, {len(set(identities))} identities")
@@ -178,12 +183,12 @@ def evaluate_open_set(model_id: str, splits: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="*", choices=sorted(SPECS), help="default: every imported model")
+    parser.add_argument("--models", nargs="*", choices=sorted(EMBEDDERS), help="default: every imported model")
     parser.add_argument("--faces", type=Path, default=FACES_DIR)
     parser.add_argument("--open-set", action="store_true", help="the 1:N open-set protocol instead")
     parser.add_argument("--splits", type=int, default=50, help="random enrolment splits for --open-set")
     args = parser.parse_args()
-    models = args.models or [m for m, spec in SPECS.items() if store.find(spec.stored) is not None]
+    models = args.models or [m for m, entry in EMBEDDERS.items() if store.find(entry.weights) is not None]
     if args.open_set:
         for model_id in models:
             evaluate_open_set(model_id, args.splits)
@@ -191,7 +196,7 @@ def main() -> None:
     detector = FaceDetector()
     for model_id in models:
         evaluate_model(model_id, detector, args.faces)
-    skipped = sorted(set(SPECS) - set(models))
+    skipped = sorted(set(EMBEDDERS) - set(models))
     if skipped:
         print(f"\nnot evaluated (not imported into the model store): {', '.join(skipped)}")
     evaluate_detection(detector, args.faces)

@@ -22,20 +22,19 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models import store  # noqa: E402
-from models.dlib_format import parse_file  # noqa: E402
-from models.dlib_format import weights_path as dlib_weights_path
+from models import registry, store  # noqa: E402
+from models.dlib_format import packaged_weights  # noqa: E402
 
 RELEASES = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/"
 RELEASE_FILES = {
-    "vggface2": (store.FACENET_VGGFACE2, "20180402-114759-vggface2.pt"),
-    "casia": (store.FACENET_CASIA, "20180408-102900-casia-webface.pt"),
+    "vggface2": (registry.FACENET_VGGFACE2, "20180402-114759-vggface2.pt"),
+    "casia": (registry.FACENET_CASIA, "20180408-102900-casia-webface.pt"),
 }
 
 
-def _report(model: store.StoredModel, entry, written: bool) -> None:
+def _report(weights: registry.Weights, entry, written: bool) -> None:
     state = "imported" if written else "already imported"
-    print(f"{model.name:18} {state:17} {entry.tag}  sha256={entry.info.metadata['sha256'][:16]}…")
+    print(f"{weights.name:18} {state:17} {entry.tag}  sha256={entry.info.metadata['sha256'][:16]}…")
 
 
 def import_mtcnn(workdir: Path) -> None:
@@ -45,27 +44,20 @@ def import_mtcnn(workdir: Path) -> None:
     state = {
         net: torch.load(data / f"{net}.pt", map_location="cpu", weights_only=True) for net in ("pnet", "rnet", "onet")
     }
-    combined = workdir / store.MTCNN.filename
+    combined = workdir / registry.MTCNN.filename
     torch.save(state, combined)
-    _report(store.MTCNN, *store.save(store.MTCNN, combined))
+    _report(registry.MTCNN, *store.save(registry.MTCNN, combined))
 
 
-def import_dlib_resnet() -> None:
-    path = dlib_weights_path()
-    parse_file(path)  # refuse to store a file our parser cannot read
-    _report(store.DLIB_RESNET, *store.save(store.DLIB_RESNET, path))
+def import_embedder(entry: registry.ModelEntry, path: Path, extra: dict[str, str] | None = None) -> None:
+    """Refuse a file that does not load the way the service will load it, then store it."""
+    entry.load(path)
+    _report(entry.weights, *store.save(entry.weights, path, {**entry.store_metadata(), **(extra or {})}))
 
 
 def import_facenet(variant: str, weights: Path) -> None:
-    """Check the file loads into InceptionResnetV1 before storing it."""
-    from facenet_pytorch import InceptionResnetV1
-
-    model, _ = RELEASE_FILES[variant]
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    InceptionResnetV1(pretrained=None, classify=False).load_state_dict(
-        {k: v for k, v in state.items() if not k.startswith("logits.")}
-    )
-    _report(model, *store.save(model, weights, extra={"file": weights.name}))
+    entry, _ = RELEASE_FILES[variant]
+    import_embedder(entry, weights, extra={"file": weights.name})
 
 
 def download(variant: str, workdir: Path) -> Path | None:
@@ -89,7 +81,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         import_mtcnn(workdir)
-        import_dlib_resnet()
+        import_embedder(registry.DLIB_RESNET, packaged_weights())
         weights = args.facenet_weights
         if weights is None and args.download:
             weights = download(args.facenet_variant, workdir)

@@ -6,22 +6,24 @@ from pathlib import Path
 
 import numpy as np
 
-from models import store
-from models.detector import DetectorConfig, FaceDetector
+from models.detector import FaceDetector
 from models.embedders import load_embedder
-from models.imaging import ImageError, decode_image
-from models.pipeline import FacePipeline
+from models.imaging import ImageError, ImageLimits, decode_image
+from models.pipeline import AnalysisFailed, FacePipeline
 
 
 def embed_largest(model_id: str, paths: list[Path]) -> list[np.ndarray | None]:
-    """The unit vector of each photo's largest face; None where no face was found or the file is not an image."""
-    detector = FaceDetector(DetectorConfig(), weights=store.weights_path(store.MTCNN))
-    pipeline = FacePipeline(detector, load_embedder(model_id))
+    """The unit vector of each photo's largest face, decoded as the service decodes; None where no face was
+    found or the file is not an image the service accepts."""
+    detector = FaceDetector()
+    pipeline = FacePipeline.in_process(detector, load_embedder(model_id))
+    limits = ImageLimits(reduce_to=2 * detector.config.max_side)
     out: list[np.ndarray | None] = []
     for path in paths:
         try:
-            found = pipeline.run([decode_image(path.read_bytes())], max_faces=1)[0]
-        except ImageError:
-            found = []
-        out.append(found[0].vector if found else None)
+            found = pipeline.run(decode_image(path.read_bytes(), limits), max_faces=1)
+        except (ImageError, AnalysisFailed):
+            out.append(None)
+            continue
+        out.append(found.vectors[0] if found.faces else None)
     return out

@@ -18,7 +18,7 @@ def detector() -> FaceDetector:
 
 
 def load(path) -> np.ndarray:
-    return decode_image(path.read_bytes())
+    return decode_image(path.read_bytes()).pixels
 
 
 def iou(a, b) -> float:
@@ -95,3 +95,26 @@ def test_batch_of_different_sizes_matches_single_calls(pad_batches):
 
 def test_empty_batch(detector):
     assert detector.detect([]) == []
+
+
+@pytest.mark.parametrize("pad_batches", [True, False], ids=["padded", "per-image"])
+def test_thin_images_have_no_faces_and_do_not_fail_their_batch(pad_batches):
+    """A 16×65500 strip leaves MTCNN an empty pyramid (it raised torch.cat on an empty list): no faces, and the
+    real photo batched with it keeps its own."""
+    detector = FaceDetector(DetectorConfig(pad_batches=pad_batches))
+    strip = np.full((16, 65500, 3), 128, dtype=np.uint8)
+    photo = load(FACES_DIR / "facenet-pytorch/data/multiface.jpg")
+    found = detector.detect([strip, photo, strip.transpose(1, 0, 2).copy()])
+    assert found[0] == [] and found[2] == []
+    assert len(found[1]) == 6
+
+
+@pytest.mark.parametrize("pad_batches", [True, False], ids=["padded", "per-image"])
+def test_an_image_the_model_fails_on_fails_alone(pad_batches):
+    """A four-channel array makes MTCNN's first conv raise; only its slot is marked failed."""
+    detector = FaceDetector(DetectorConfig(pad_batches=pad_batches))
+    photo = load(FACES_DIR / "face_recognition/tests/test_images/obama.jpg")
+    bad = np.zeros((200, 200, 4), dtype=np.uint8)
+    found = detector.detect([photo, bad, photo])
+    assert found[1] is None
+    assert len(found[0]) == len(found[2]) == 1

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.dlib_format import parse_file, weights_path
+from models.dlib_format import packaged_weights, parse_file
 from models.dlib_resnet import DlibResNet
 from scripts.dlib_reference import DlibReference
 
@@ -34,7 +34,7 @@ SAME_PERSON = 0.6  # dlib's documented Euclidean threshold on raw descriptors
 
 @pytest.fixture(scope="module")
 def net() -> DlibResNet:
-    return DlibResNet.from_file(weights_path())
+    return DlibResNet.from_file(packaged_weights())
 
 
 def johns(faces_dir: Path) -> dict[str, list[Path]]:
@@ -110,13 +110,13 @@ def _bad_integer(data: bytes) -> bytes:
 @pytest.mark.parametrize("corrupt", [_truncated, _one_byte_short, _trailing_byte, _unknown_layer, _bad_integer])
 def test_corrupted_file_is_refused(tmp_path: Path, corrupt: Callable[[bytes], bytes]) -> None:
     broken = tmp_path / "broken.dat"
-    broken.write_bytes(corrupt(weights_path().read_bytes()))
+    broken.write_bytes(corrupt(packaged_weights().read_bytes()))
     with pytest.raises(ValueError, match="malformed dlib model at byte"):
         parse_file(broken)
 
 
 def test_layers_that_do_not_fit_the_architecture_are_refused() -> None:
-    network = parse_file(weights_path())
+    network = parse_file(packaged_weights())
     missing_relu = dataclasses.replace(network, layers=network.layers[:2] + network.layers[3:])
     with pytest.raises(ValueError, match="dlib layer 2: expected Relu"):
         DlibResNet.from_parsed(missing_relu)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from api.errors import ApiError
 from models.detector import FaceDetector
 from models.imaging import ImageError, ImageLimits, decode_image
 from scripts.faces_data import FACES_DIR
@@ -60,7 +61,7 @@ VARIANTS = {
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_accepted_variants_decode_upright_and_detect(variant, photo, detector):
-    rgb = decode_image(VARIANTS[variant](photo))
+    rgb = decode_image(VARIANTS[variant](photo)).pixels
     assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3
     assert rgb.shape[:2] == (photo.height, photo.width)
     faces = detector.detect([rgb])[0]
@@ -71,7 +72,7 @@ def test_accepted_variants_decode_upright_and_detect(variant, photo, detector):
 
 
 def test_rgba_file_from_shared_set():
-    rgb = decode_image((FACES_DIR / "face_recognition/tests/test_images/32bit.png").read_bytes())
+    rgb = decode_image((FACES_DIR / "face_recognition/tests/test_images/32bit.png").read_bytes()).pixels
     assert rgb.shape[2] == 3
 
 
@@ -103,14 +104,55 @@ def test_rejected_inputs_have_stable_codes(case, photo):
     make, code, status = REJECTED[case]
     with pytest.raises(ImageError) as info:
         decode_image(make(photo))
-    assert (info.value.code, info.value.status) == (code, status)
+    assert (info.value.code, ApiError.from_image_error(info.value).status) == (code, status)
 
 
 def test_byte_and_pixel_limits(photo):
     data = encode(photo, "JPEG")
     with pytest.raises(ImageError) as info:
         decode_image(data, ImageLimits(max_bytes=len(data) - 1))
-    assert info.value.code == "image_too_large" and info.value.status == 413
+    assert info.value.code == "image_too_large" and ApiError.from_image_error(info.value).status == 413
     with pytest.raises(ImageError) as info:
         decode_image(data, ImageLimits(max_pixels=photo.width * photo.height - 1))
     assert info.value.code == "image_too_many_pixels"
+
+
+LARGE = {
+    "jpeg": lambda p: encode(p.resize((p.width * 5, p.height * 5)), "JPEG"),
+    "png": lambda p: encode(p.resize((p.width * 5, p.height * 5)), "PNG"),
+    "webp": lambda p: encode(p.resize((p.width * 5, p.height * 5)), "WEBP"),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(LARGE))
+def test_large_images_decode_reduced_keeping_the_long_side(fmt, photo):
+    """5× the portrait (~4.6k px wide) decoded for a working side of 1000: reduced by an integer factor, the
+    long side still at least 1000, the size as sent reported, and scale mapping one onto the other."""
+    decoded = decode_image(LARGE[fmt](photo), ImageLimits(reduce_to=1000))
+    width, height = photo.width * 5, photo.height * 5
+    assert (decoded.width, decoded.height) == (width, height)
+    factor = max(width, height) // 1000
+    # JPEG's DCT scaling gives 1/2, 1/4 or 1/8 of a side, at most the factor; PNG and WebP reduce by the factor
+    assert decoded.scale == factor if fmt != "jpeg" else 2 <= decoded.scale <= factor
+    h, w = decoded.pixels.shape[:2]
+    assert max(w, h) >= 1000
+    assert (w, h) == (-(-width // decoded.scale), -(-height // decoded.scale))
+
+
+def test_reduction_is_off_by_default_and_for_images_under_twice_the_side(photo):
+    data = encode(photo, "JPEG")
+    for limits in (ImageLimits(), ImageLimits(reduce_to=max(photo.size) // 2 + 1)):
+        decoded = decode_image(data, limits)
+        assert decoded.scale == 1 and decoded.pixels.shape[:2] == (photo.height, photo.width)
+
+
+def test_reduced_exif_rotated_jpeg_reports_its_upright_size(photo):
+    big = photo.resize((photo.width * 4, photo.height * 4))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    decoded = decode_image(
+        encode(big.transpose(Image.Transpose.ROTATE_90), "JPEG", exif=exif.tobytes()), ImageLimits(reduce_to=800)
+    )
+    assert (decoded.width, decoded.height) == big.size
+    assert decoded.scale > 1
+    assert decoded.pixels.shape[:2] == (-(-big.height // decoded.scale), -(-big.width // decoded.scale))

@@ -47,9 +47,9 @@ try:
     runpy.run_path('scripts/import_models.py', run_name='__main__')
 except SystemExit as done:
     assert done.code == 0
-from models import store
+from models import registry, store
 from models.embedders import load_embedder, resolve_model_id
-entry = store.find(store.FACENET_VGGFACE2)
+entry = store.find(registry.FACENET_VGGFACE2.weights)
 assert entry.info.metadata['dimension'] == 512 and len(entry.info.metadata['sha256']) == 64
 assert resolve_model_id('auto') == 'facenet-vggface2'
 vectors = load_embedder('facenet-vggface2').embed(np.zeros((2, 160, 160, 3), np.uint8))
@@ -66,5 +66,5 @@ def test_a_file_that_is_not_facenet_is_refused(tmp_path):
     code = f"import runpy, sys; sys.argv = ['x', '--facenet-weights', {str(bogus)!r}]; runpy.run_path('scripts/import_models.py', run_name='__main__')"
     result = run(code, tmp_path)
     assert result.returncode != 0 and "Missing key" in result.stderr
-    check = run("from models import store; print(store.find(store.FACENET_VGGFACE2))", tmp_path)
+    check = run("from models import registry, store; print(store.find(registry.FACENET_VGGFACE2.weights))", tmp_path)
     assert check.stdout.strip() == "None"
