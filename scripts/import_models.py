@@ -3,9 +3,12 @@
     python scripts/import_models.py [--facenet-weights FILE [--facenet-variant vggface2|casia]] [--download]
 
 MTCNN and dlib-resnet come from installed packages and always import,
-offline. FaceNet weights are not on PyPI: pass the release file you
+offline (dlib-resnet's calibration is committed in models/calibrations/). FaceNet weights are not on PyPI: pass the release file you
 downloaded (20180402-114759-vggface2.pt or 20180408-102900-casia-webface.pt),
-or --download to try facenet-pytorch's release URL. Whatever cannot be
+or --download to try facenet-pytorch's release URL. A FaceNet model's
+calibration is measured on ../shared/faces* when they are present and
+stored beside its weights; without them the service runs it uncalibrated
+and says so in every response. Whatever cannot be
 imported is reported and skipped. Re-running changes nothing that is
 already stored with the same sha256.
 """
@@ -23,7 +26,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models import registry, store  # noqa: E402
+from models.calibration import FILENAME  # noqa: E402
 from models.dlib_format import packaged_weights  # noqa: E402
+from scripts.calibrate import calibrate, print_table  # noqa: E402
+from scripts.faces_data import FACES2_DIR, FACES_DIR  # noqa: E402
 
 RELEASES = "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/"
 RELEASE_FILES = {
@@ -58,6 +64,21 @@ def import_embedder(entry: registry.ModelEntry, path: Path, extra: dict[str, str
 def import_facenet(variant: str, weights: Path) -> None:
     entry, _ = RELEASE_FILES[variant]
     import_embedder(entry, weights, extra={"file": weights.name})
+    target = store.stored_file(entry.weights).parent / FILENAME
+    if not target.exists():
+        calibrate_into(entry, target, tuple(d for d in (FACES_DIR, FACES2_DIR) if d.is_dir()))
+
+
+def calibrate_into(entry: registry.ModelEntry, target: Path, dirs: tuple[Path, ...]) -> bool:
+    """Measure an imported model's impostor tail on the labelled photos and store it at `target`."""
+    if not dirs:
+        print(f"{entry.model_id:18} uncalibrated: no labelled photos at {FACES_DIR} to measure it on")
+        return False
+    calibration, impostors = calibrate(entry.model_id, dirs)
+    print_table(calibration, impostors)
+    calibration.save(target)
+    print(f"{entry.model_id:18} calibrated: {target}")
+    return True
 
 
 def download(variant: str, workdir: Path) -> Path | None:

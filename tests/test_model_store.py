@@ -68,3 +68,17 @@ def test_a_file_that_is_not_facenet_is_refused(tmp_path):
     assert result.returncode != 0 and "Missing key" in result.stderr
     check = run("from models import registry, store; print(store.find(registry.FACENET_VGGFACE2.weights))", tmp_path)
     assert check.stdout.strip() == "None"
+
+
+def test_import_measures_a_calibration_that_the_service_prefers(faces_dir, tmp_path):
+    """FaceNet's calibration is measured at import (its weights are the user's); the same code runs here on
+    dlib-resnet, the model whose weights exist, into a folder standing in for the model-store entry."""
+    from models import calibration, registry
+    from scripts.import_models import calibrate_into
+
+    target = tmp_path / calibration.FILENAME
+    assert calibrate_into(registry.DLIB_RESNET, target, (faces_dir,))
+    measured = calibration.find("dlib-resnet", tmp_path)
+    assert measured is not None and measured.source.startswith("faces (")
+    assert measured != calibration.find("dlib-resnet") and measured.impostor_pairs > 1000
+    assert not calibrate_into(registry.DLIB_RESNET, tmp_path / "none.json", ())
