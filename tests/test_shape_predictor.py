@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from models.dlib_chip import dlib_chips, extract_chip, face_chip_details, pyramid_down
+from models.dlib_chip import chips_in_rects, dlib_chips, extract_chip, face_chip_details, mtcnn_rect, pyramid_down
 from models.dlib_format import weights_path
 from models.dlib_resnet import DlibResNet
 from models.shape_predictor import ShapePredictor, parse, predictor_path
@@ -140,19 +140,32 @@ def test_pyramid_down_matches_dlib(faces: list[Face]) -> None:
     assert np.array_equal(pyramid_down(image), expected)
 
 
-def test_dlib_chips_runs_predictor_and_chip(faces: list[Face], predictor: ShapePredictor) -> None:
+def test_chips_in_rects_runs_predictor_and_chip(faces: list[Face], predictor: ShapePredictor) -> None:
     some = [f for f in faces if f.name.endswith(".0")][:5]
     for face in some:
-        chips = dlib_chips(face.image, [face.rect, face.rect], predictor)
+        chips = chips_in_rects(face.image, [face.rect, face.rect], predictor)
         assert chips.shape == (2, 150, 150, 3)
         assert np.abs(chips[0].astype(np.int16) - face.chip).max() <= CHIP_MAX_ABS
-    assert dlib_chips(some[0].image, [], predictor).shape == (0, 150, 150, 3)
+    assert chips_in_rects(some[0].image, [], predictor).shape == (0, 150, 150, 3)
+
+
+def test_mtcnn_boxes_map_to_hog_like_squares(faces: list[Face], predictor: ShapePredictor) -> None:
+    """A box shaped like MTCNN's (taller, reaching the forehead) is mapped back near dlib's HOG square,
+    and dlib_chips cuts the chip from that square."""
+    face = next(f for f in faces if f.name.startswith("obama") and f.name.endswith(".0"))
+    left, top, right, bottom = face.rect
+    side = right - left + 1
+    mtcnn_like = (left + 0.0, top - 0.16 * side, right + 1.0, bottom + 1 + 0.04 * side)  # 1.2 × taller
+    rect = mtcnn_rect(mtcnn_like)
+    assert max(abs(a - b) for a, b in zip(rect, face.rect)) <= 0.03 * side
+    chips = dlib_chips(face.image, [mtcnn_like], predictor)
+    assert np.array_equal(chips[0], chips_in_rects(face.image, [rect], predictor)[0])
 
 
 def test_embeddings_of_our_chips_match_dlib_chips(faces: list[Face], predictor: ShapePredictor) -> None:
     """End to end: our landmarks and chip, embedded by the service's dlib-resnet port, vs dlib's chip."""
     net = DlibResNet.from_file(weights_path()).eval()
-    ours = np.stack([dlib_chips(f.image, [f.rect], predictor)[0] for f in faces])
+    ours = np.stack([chips_in_rects(f.image, [f.rect], predictor)[0] for f in faces])
     theirs = np.stack([f.chip for f in faces])
     with torch.inference_mode():
         vectors = [
