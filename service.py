@@ -127,6 +127,8 @@ class FaceService:
     embedder = bentoml.depends(Embedder)
 
     def __init__(self) -> None:
+        # chips are cut here, in the API process: load what cutting needs (dlib's landmark model) before serving
+        SPEC.cut(np.zeros((1, 1, 3), dtype=np.uint8), [], SPEC.geometry)
         gallery = open_gallery(
             url=settings.qdrant_url,
             api_key=settings.qdrant_api_key,

@@ -10,10 +10,13 @@ than guessed. Re-run that script to regenerate the numbers below.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+
+from models.faces import DetectedFace
 
 # Eyes and mouth corners, not the nose tip: the tip swings sideways as the
 # head turns and drags a least-squares fit with it (dlib fits its own chips
@@ -105,6 +108,11 @@ def align(image: np.ndarray, landmarks: np.ndarray, geometry: ChipGeometry) -> n
         resample=Image.BILINEAR,
     )
     return np.asarray(chip)
+
+
+def template_chips(image: np.ndarray, faces: Sequence[DetectedFace], geometry: ChipGeometry) -> np.ndarray:
+    """Chips cut by fitting the detector's landmarks to the geometry's template (FaceNet's crops)."""
+    return align_many(image, [f.landmark_array for f in faces], geometry)
 
 
 def align_many(image: np.ndarray, landmarks: list[np.ndarray], geometry: ChipGeometry) -> np.ndarray:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.alignment import ChipGeometry
+from models.faces import DetectedFace
 from models.shape_predictor import Rect, ShapePredictor, default_predictor, similarity_2x2
 
 CHIP_SIZE = 150
@@ -214,3 +216,15 @@ def dlib_chips(
     """dlib-resnet's chips for MTCNN boxes (x1, y1, x2, y2): N×150×150×3 uint8, each box first mapped to
     the square a dlib HOG detector would give, the box dlib's shape predictor was trained on."""
     return chips_in_rects(image, [mtcnn_rect(box) for box in boxes], predictor)
+
+
+def dlib_face_chips(image: np.ndarray, faces: Sequence[DetectedFace], geometry: ChipGeometry) -> np.ndarray:
+    """dlib-resnet's chips for detected faces: dlib's own landmarks inside each face's box, not the detector's.
+
+    dlib-resnet was trained on these chips; on ../shared/faces* they separate people better than chips fitted
+    to MTCNN's landmarks (at cosine 0.93: impostor rate 0.00191 -> 0.00091, same-person misses 0.075 -> 0.048;
+    scripts/measure_dlib_chips.py). With no faces it still loads the predictor, which warms a process up.
+    """
+    if geometry.size != CHIP_SIZE:
+        raise ValueError(f"dlib chips are {CHIP_SIZE} px, not {geometry.size}")
+    return dlib_chips(image, [f.box for f in faces])

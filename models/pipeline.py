@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 import anyio
 import numpy as np
 
-from models.alignment import align_many
 from models.faces import DetectedFace, Detection
 from models.imaging import DecodedImage
 from models.registry import ModelEntry
@@ -86,9 +85,7 @@ class FacePipeline:
         if not embed or not found:
             return Analysis(faces, np.zeros((len(faces), self.model.dim), dtype=np.float32))
         # alignment works on the decoded (possibly reduced) pixels, in their coordinates
-        chips = await anyio.to_thread.run_sync(
-            align_many, image.pixels, [f.landmark_array for f in found], self.model.geometry
-        )
+        chips = await anyio.to_thread.run_sync(self.model.cut, image.pixels, found, self.model.geometry)
         vectors = await self._embed(chips)
         if not np.isfinite(vectors).all():
             raise AnalysisFailed("embedding_failed", "face embedding failed on this image.")

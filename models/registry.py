@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.alignment import DLIB_150, FACENET_160, ChipGeometry
+from models.alignment import DLIB_150, FACENET_160, ChipGeometry, template_chips
+from models.dlib_chip import dlib_face_chips
+from models.faces import DetectedFace
 
 if TYPE_CHECKING:
     import torch
@@ -23,6 +25,8 @@ IMPORT_COMMAND = "python scripts/import_models.py"
 
 Preprocess = Callable[["torch.Tensor"], "torch.Tensor"]
 """torch uint8 N×S×S×3 chips → the float tensor the network was trained on."""
+Cutter = Callable[[np.ndarray, "list[DetectedFace]", ChipGeometry], np.ndarray]
+"""An image and its detected faces → the N×S×S×3 uint8 chips the network was trained on."""
 Loader = Callable[[Path], tuple["torch.nn.Module", Preprocess]]
 """Weights file → (torch network, its preprocessing); torch is imported only when a model loads."""
 
@@ -63,6 +67,8 @@ class ModelEntry:
 
     weights: Weights
     load: Loader
+    cut: Cutter = template_chips
+    """How chips are cut: the default fits the detector's landmarks to `geometry`'s template."""
     mirror: bool = False
     """Embed each chip and its mirror image and use the mean: twice the
     compute, but half-lit and partly cut-off faces embed more stably."""
@@ -117,6 +123,7 @@ DLIB_RESNET = ModelEntry(
         source="PyPI face-recognition-models==0.3.0 (CC0)",
     ),
     load=_load_dlib_resnet,
+    cut=dlib_face_chips,
     mirror=True,
 )
 # facenet-pytorch's VGGFace2/CASIA models are usually thresholded at a

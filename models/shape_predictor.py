@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.dlib_format import _Reader, weights_path
+from models.dlib_format import _Reader, packaged_weights
 
 PREDICTOR_FILENAME = "shape_predictor_5_face_landmarks.dat"
 PREDICTOR_SHA256 = "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888"
@@ -133,7 +133,7 @@ def parse(data: bytes) -> ShapeModel:
 
 def predictor_path() -> Path:
     """The 5-point model beside dlib-resnet's weights in face-recognition-models, checked by hash."""
-    path = weights_path().with_name(PREDICTOR_FILENAME)
+    path = packaged_weights().with_name(PREDICTOR_FILENAME)
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: reinstall face-recognition-models==0.3.0")
     with open(path, "rb") as f:

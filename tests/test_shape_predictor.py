@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from models.dlib_chip import chips_in_rects, dlib_chips, extract_chip, face_chip_details, mtcnn_rect, pyramid_down
-from models.dlib_format import weights_path
+from models.dlib_format import packaged_weights
 from models.dlib_resnet import DlibResNet
 from models.shape_predictor import ShapePredictor, parse, predictor_path
 from scripts.dlib_reference import DlibReference
@@ -164,7 +164,7 @@ def test_mtcnn_boxes_map_to_hog_like_squares(faces: list[Face], predictor: Shape
 
 def test_embeddings_of_our_chips_match_dlib_chips(faces: list[Face], predictor: ShapePredictor) -> None:
     """End to end: our landmarks and chip, embedded by the service's dlib-resnet port, vs dlib's chip."""
-    net = DlibResNet.from_file(weights_path()).eval()
+    net = DlibResNet.from_file(packaged_weights()).eval()
     ours = np.stack([chips_in_rects(f.image, [f.rect], predictor)[0] for f in faces])
     theirs = np.stack([f.chip for f in faces])
     with torch.inference_mode():
