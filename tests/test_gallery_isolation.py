@@ -7,10 +7,11 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qdrant import Gallery, NewFace, open_gallery
+from qdrant import Conflict, Gallery, NewFace, open_gallery
 from qdrant.server import ServerStore
 
 DIM = 8
@@ -49,9 +50,15 @@ def check_against_model(gallery, ops) -> None:
             model[directory][face_id] = person
             ever_stored.append(face_id)
         elif op == "add_as":
-            gallery.add_faces(directory, person, [NewFace(vector(len(arg)), (0, 0, 1, 1), 1.0, "", arg)])
-            model[directory][arg] = person
-            ever_stored.append(arg)
+            face = NewFace(vector(len(arg)), (0, 0, 1, 1), 1.0, "", arg)
+            if model[directory].get(arg, person) != person:
+                # a face id this directory holds for someone else is refused, and nothing changes
+                with pytest.raises(Conflict):
+                    gallery.add_faces(directory, person, [face])
+            else:
+                gallery.add_faces(directory, person, [face])
+                model[directory][arg] = person
+                ever_stored.append(arg)
         elif op == "delete_face":
             face_id = ever_stored[arg % len(ever_stored)] if ever_stored else "f1"
             expected = 1 if model[directory].pop(face_id, None) is not None else 0
