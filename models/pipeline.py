@@ -18,6 +18,7 @@ import numpy as np
 
 from models.faces import DetectedFace, Detection
 from models.imaging import DecodedImage
+from models.quality import Quality, measure_all
 from models.registry import ModelEntry
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ class Analysis:
 
     faces: list[DetectedFace]
     vectors: np.ndarray
+    qualities: list[Quality] | None = None
+    """Each face's quality when asked for, measured in the decoded pixels the model saw (models/quality)."""
 
 
 class FacePipeline:
@@ -70,8 +73,10 @@ class FacePipeline:
         max_faces: int | None = None,
         min_confidence: float | None = None,
         embed: bool = True,
+        quality: bool = False,
     ) -> Analysis:
-        """The faces of one image (at least `min_confidence`, the largest `max_faces`) and, if `embed`, their vectors.
+        """The faces of one image (at least `min_confidence`, the largest `max_faces`), if `embed` their vectors,
+        and if `quality` their measured quality (which needs the chips, so it costs the cut even without `embed`).
 
         Raises AnalysisFailed when the detector or the embedder failed on this image.
         """
@@ -82,15 +87,20 @@ class FacePipeline:
             found = [f for f in found if f.score >= min_confidence]
         found = found[:max_faces]
         faces = [f.scaled(image.scale, image.width, image.height) for f in found]
-        if not embed or not found:
-            return Analysis(faces, np.zeros((len(faces), self.model.dim), dtype=np.float32))
+        no_vectors = np.zeros((len(faces), self.model.dim), dtype=np.float32)
+        if not found or not (embed or quality):
+            return Analysis(faces, no_vectors, [] if quality else None)
         # alignment works on the decoded (possibly reduced) pixels, in their coordinates
         chips = await anyio.to_thread.run_sync(self.model.cut, image.pixels, found, self.model.geometry)
+        height, width = image.pixels.shape[:2]
+        qualities = measure_all(found, chips, width, height) if quality else None
+        if not embed:
+            return Analysis(faces, no_vectors, qualities)
         vectors = await self._embed(chips)
         if not np.isfinite(vectors).all():
             raise AnalysisFailed("embedding_failed", "face embedding failed on this image.")
-        return Analysis(faces, vectors)
+        return Analysis(faces, vectors, qualities)
 
-    def run(self, image: DecodedImage, max_faces: int | None = None) -> Analysis:
+    def run(self, image: DecodedImage, max_faces: int | None = None, quality: bool = False) -> Analysis:
         """`analyse` for synchronous callers (scripts)."""
-        return asyncio.run(self.analyse(image, max_faces=max_faces))
+        return asyncio.run(self.analyse(image, max_faces=max_faces, quality=quality))

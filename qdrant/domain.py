@@ -14,7 +14,7 @@ import re
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -31,6 +31,14 @@ MODEL_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,63}")
 # Point ids are derived from (directory, face_id): a face_id chosen by a caller
 # can then only ever address a point of the caller's own directory.
 POINT_ID_NAMESPACE = uuid.UUID("5b0f3c2e-6d1e-4f5a-9a51-1f0f6a3c9e77")
+# What a stored point is: an enrolled face of its person, or a negative example ("this was not them"):
+# a face that was wrongly matched to the person, kept so that such faces stop matching them.
+Kind = Literal["face", "negative"]
+FACE: Kind = "face"
+NEGATIVE: Kind = "negative"
+# A directory-health read returns at most this many faces of one person: enough to find the ones that
+# disagree, and a bound on what one person can cost the report.
+MAX_HEALTH_FACES_PER_PERSON = 256
 # "*" means "every directory" in an API key's scope, so no id may contain it; "." and ".." read as paths.
 RESERVED_IDS = frozenset({".", ".."})
 
@@ -197,6 +205,7 @@ class StoredFace:
     source_sha256: str
     box: tuple[float, float, float, float]
     score: float
+    kind: Kind = FACE
 
 
 @dataclass(frozen=True)
@@ -215,6 +224,8 @@ class PersonMatch:
     similarity: float
     face_id: str
     matched_faces: int
+    negative_similarity: float | None = None
+    """The person's most similar negative example to the probe, when asked for and the person has any."""
 
 
 @dataclass(frozen=True)
@@ -223,6 +234,7 @@ class PersonSummary:
     name: str | None
     metadata: dict[str, Any]
     face_count: int
+    negative_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -231,6 +243,8 @@ class Person:
     name: str | None
     metadata: dict[str, Any]
     faces: list[StoredFace] = field(default_factory=list)
+    negatives: list[StoredFace] = field(default_factory=list)
+    """Faces stored as "this was not them": never matched, listed here and deleted with the person."""
 
 
 @dataclass(frozen=True)
@@ -241,3 +255,17 @@ class ImportedPerson:
     name: str | None
     metadata: dict[str, Any]
     faces: list[NewFace]
+    negatives: list[NewFace] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PersonVectors:
+    """One person's enrolled face vectors, for a directory-health report (api/health.py)."""
+
+    person_id: str
+    name: str | None
+    face_ids: tuple[str, ...]
+    vectors: np.ndarray
+    """len(face_ids) × dim unit vectors, in face_ids' order."""
+    truncated: bool
+    """The person has more than MAX_HEALTH_FACES_PER_PERSON faces; only that many are here."""

@@ -26,7 +26,13 @@ from qdrant.store import Point, Scope
 
 
 def _filter(scope: Scope) -> qe.Filter:
-    return qe.Filter(must=[qe.FieldCondition(key=k, match=qe.MatchValue(v)) for k, v in scope.conditions().items()])
+    def equal(key: str, value: str) -> qe.FieldCondition:
+        return qe.FieldCondition(key=key, match=qe.MatchValue(value))
+
+    return qe.Filter(
+        must=[equal(k, v) for k, v in scope.conditions().items()],
+        must_not=[equal(k, v) for k, v in scope.exclusions().items()] or None,
+    )
 
 
 INDEXES: dict[str, qe.KeywordIndexParams | qe.PayloadSchemaType] = {
@@ -34,6 +40,7 @@ INDEXES: dict[str, qe.KeywordIndexParams | qe.PayloadSchemaType] = {
     "directory": qe.KeywordIndexParams(is_tenant=True),
     "person_id": qe.PayloadSchemaType.Keyword,
     "face_id": qe.PayloadSchemaType.Keyword,
+    "kind": qe.PayloadSchemaType.Keyword,
 }
 
 

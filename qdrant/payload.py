@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from qdrant.domain import NewFace, StoredFace, encode_metadata
+from qdrant.domain import FACE, NEGATIVE, Kind, NewFace, StoredFace, encode_metadata
 from qdrant.store import Scope
 
 METADATA_KEY = "metadata_json"
@@ -24,12 +24,22 @@ def person_fields(name: str | None, metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 def face_payload(
-    scope: Scope, face_id: str, face: NewFace, name: str | None, metadata: dict[str, Any], now: str, model_id: str
+    scope: Scope,
+    face_id: str,
+    face: NewFace,
+    name: str | None,
+    metadata: dict[str, Any],
+    now: str,
+    model_id: str,
+    kind: Kind = FACE,
 ) -> dict[str, Any]:
+    """A negative carries no name or metadata: those are the person's, and live on their faces."""
+    person = person_fields(name, metadata) if kind == FACE else {}
     return {
         **scope.conditions(),
         "face_id": face_id,
-        **person_fields(name, metadata),
+        "kind": kind,
+        **person,
         "created_at": face.created_at or now,
         "source_sha256": face.source_sha256,
         "box": [float(v) for v in face.box],
@@ -56,4 +66,10 @@ def stored_face(payload: dict[str, Any]) -> StoredFace:
         source_sha256=payload.get("source_sha256", ""),
         box=tuple(payload.get("box", (0.0, 0.0, 0.0, 0.0))),
         score=float(payload.get("det_score", 0.0)),
+        kind=kind_of(payload),
     )
+
+
+def kind_of(payload: dict[str, Any]) -> Kind:
+    """Points written before negatives existed have no kind: they are faces."""
+    return NEGATIVE if payload.get("kind") == NEGATIVE else FACE

@@ -17,8 +17,12 @@ from qdrant.store import Point, Scope
 
 
 def _filter(scope: Scope) -> models.Filter:
+    def equal(key: str, value: str) -> models.FieldCondition:
+        return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
     return models.Filter(
-        must=[models.FieldCondition(key=k, match=models.MatchValue(value=v)) for k, v in scope.conditions().items()]
+        must=[equal(k, v) for k, v in scope.conditions().items()],
+        must_not=[equal(k, v) for k, v in scope.exclusions().items()] or None,
     )
 
 
@@ -27,6 +31,7 @@ INDEXES: dict[str, models.KeywordIndexParams | models.PayloadSchemaType] = {
     "directory": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
     "person_id": models.PayloadSchemaType.KEYWORD,
     "face_id": models.PayloadSchemaType.KEYWORD,
+    "kind": models.PayloadSchemaType.KEYWORD,
 }
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from qdrant.domain import check_directory
+from qdrant.domain import FACE, NEGATIVE, Kind, check_directory
 
 # The readiness probe writes and deletes a point here. check_directory refuses control characters, so no
 # caller can name, read, list or delete this directory, and the probe can never touch a caller's data.
@@ -23,11 +23,16 @@ PROBE_DIRECTORY = "\x00readiness-probe"
 
 @dataclass(frozen=True)
 class Scope:
-    """Which points a primitive may touch: always one directory, optionally one person or face."""
+    """Which points a primitive may touch: always one directory, optionally one person or face, and one kind.
+
+    `kind=None` is every point (deletes and exports take a person's negatives with them); FACE is the
+    enrolled faces, the only points a search may return; NEGATIVE is the "this was not them" examples.
+    """
 
     directory: str
     person_id: str | None = None
     face_id: str | None = None
+    kind: Kind | None = None
 
     def __post_init__(self) -> None:
         # Only normalised ids reach storage: an id must already be what check_directory returns.
@@ -41,7 +46,17 @@ class Scope:
             out["person_id"] = self.person_id
         if self.face_id is not None:
             out["face_id"] = self.face_id
+        if self.kind == NEGATIVE:
+            out["kind"] = NEGATIVE
         return out
+
+    def exclusions(self) -> dict[str, str]:
+        """Payload fields that must not equal these values.
+
+        Faces are "not a negative" rather than "kind is face": faces stored before negatives existed
+        carry no kind, and they must stay faces.
+        """
+        return {"kind": NEGATIVE} if self.kind == FACE else {}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from qdrant import Conflict, Gallery, ImportedPerson, InvalidInput, NewFace
-from qdrant.domain import collection_name, point_id
+from qdrant.domain import FACE, NEGATIVE, collection_name, point_id
 from qdrant.edge import EdgeStore, GalleryBusy
 from qdrant.server import ServerStore
 from qdrant.store import PROBE_DIRECTORY, Point, Scope
@@ -450,3 +450,138 @@ def test_ready_reports_an_edge_shard_that_refuses_writes(tmp_path):
         assert g.ready() is False  # and does not raise
         with pytest.raises(Exception, match="Not recovered"):
             g.add_faces("good", "q", [face(unit(2))])
+
+
+def test_negatives_are_never_matched_but_listed_counted_and_deleted_with_the_person(gallery):
+    alice, bob, stranger = unit(1), unit(2), unit(3)
+    gallery.add_faces("d", "alice", [face(near(alice, 10)), face(near(alice, 11))], name="Alice")
+    gallery.add_faces("d", "bob", [face(near(bob, 12))], name="Bob")
+    (negative_id,) = gallery.add_negatives("d", "alice", [face(near(stranger, 13))])
+    assert {h.face.person_id for h in gallery.search("d", stranger, limit=10)} == {"alice", "bob"}
+    assert negative_id not in {h.face.face_id for h in gallery.search("d", stranger, limit=10)}
+    matches = {m.person_id: m for m in gallery.match_persons("d", stranger, with_negatives=True)}
+    assert matches["alice"].negative_similarity > 0.95 > matches["alice"].similarity
+    assert matches["bob"].negative_similarity is None
+    assert all(m.negative_similarity is None for m in gallery.match_persons("d", stranger))
+    assert gallery.best_negatives("d", stranger, ["alice", "bob", "nobody"]).keys() == {"alice"}
+    person = gallery.get_person("d", "alice")
+    assert [f.face_id for f in person.negatives] == [negative_id] and person.negatives[0].kind == NEGATIVE
+    assert len(person.faces) == 2 and all(f.kind == FACE for f in person.faces) and person.name == "Alice"
+    page, _ = gallery.list_persons("d")
+    assert [(p.person_id, p.face_count, p.negative_count) for p in page] == [("alice", 2, 1), ("bob", 1, 0)]
+    assert gallery.count("d") == 3 and gallery.count("d", kind=NEGATIVE) == 1
+    assert gallery.count("d", "alice") == 2 and gallery.count("d", "alice", kind=NEGATIVE) == 1
+    renamed = gallery.update_person("d", "alice", name="Alicia")  # a rename is the faces'; negatives stay negatives
+    assert renamed.name == "Alicia" and len(renamed.negatives) == 1
+    assert gallery.delete_person("d", "alice") == 3 and gallery.count("d", kind=NEGATIVE) == 0
+    assert gallery.get_person("d", "alice") is None
+
+
+def test_a_negative_needs_an_enrolled_person_and_goes_with_their_last_face(gallery):
+    assert gallery.add_negatives("d", "nobody", [face(unit(1))]) is None
+    assert gallery.count("d", kind=NEGATIVE) == 0
+    (only,) = gallery.add_faces("d", "p", [face(unit(2))])
+    other = gallery.add_faces("d", "q", [face(unit(3))])
+    gallery.add_negatives("d", "p", [face(unit(4)), face(unit(5))])
+    gallery.add_negatives("d", "q", [face(unit(6))])
+    assert gallery.delete_face("d", only) == 1
+    assert gallery.get_person("d", "p") is None and gallery.count("d", "q", kind=NEGATIVE) == 1
+    (negative,) = gallery.get_person("d", "q").negatives
+    assert gallery.delete_face("d", negative.face_id) == 1  # a negative is deleted by its id
+    assert gallery.count("d", "q") == 1 and gallery.get_person("d", "q").faces[0].face_id == other[0]
+    gallery.add_negatives("d", "q", [face(unit(7))])
+    assert gallery.delete_directory("d") == 2 and gallery.count("d", kind=NEGATIVE) == 0
+
+
+def test_a_face_id_is_one_kind_in_a_directory(gallery):
+    gallery.add_faces("d", "p", [face(unit(1), "as-face")])
+    gallery.add_faces("d", "q", [face(unit(2))])
+    assert gallery.add_negatives("d", "p", [face(unit(3), "as-negative")]) == ["as-negative"]
+    assert gallery.add_negatives("d", "p", [face(unit(3), "as-negative")]) == ["as-negative"]  # a retry
+    for call in (
+        lambda: gallery.add_negatives("d", "p", [face(unit(1), "as-face")]),
+        lambda: gallery.add_faces("d", "p", [face(unit(3), "as-negative")]),
+        lambda: gallery.add_negatives("d", "q", [face(unit(3), "as-negative")]),
+    ):
+        with pytest.raises(Conflict):
+            call()
+    assert gallery.count("d") == 2 and gallery.count("d", kind=NEGATIVE) == 1
+    gallery.add_faces("elsewhere", "p", [face(unit(4))])
+    assert gallery.add_negatives("elsewhere", "p", [face(unit(5), "as-face")]) == ["as-face"]
+    assert gallery.get_person("d", "p").faces[0].face_id == "as-face"
+
+
+def test_negatives_stay_in_their_directory(gallery):
+    for directory in ("a", "b"):
+        gallery.add_faces(directory, "p", [face(unit(1))])
+    gallery.add_negatives("a", "p", [face(unit(2))])
+    assert gallery.best_negatives("b", unit(2), ["p"]) == {} and gallery.get_person("b", "p").negatives == []
+    assert gallery.delete_person("b", "p") == 1 and gallery.count("a", "p", kind=NEGATIVE) == 1
+    assert gallery.delete_directory("b") == 0 and gallery.count("a", kind=NEGATIVE) == 1
+
+
+@pytest.mark.parametrize(
+    ("call", "code"),
+    [
+        (lambda g: g.add_negatives("d", "keep", []), "no_faces"),
+        (lambda g: g.add_negatives("d", "keep", [face(np.zeros(DIM))]), "invalid_vector"),
+        (lambda g: g.add_negatives("d", " keep", [face(unit(1))]), "invalid_person_id"),
+        (lambda g: g.add_negatives("*", "keep", [face(unit(1))]), "invalid_directory"),
+        (lambda g: g.best_negatives("d", np.zeros(DIM), ["keep"]), "invalid_vector"),
+        (lambda g: g.best_negatives("d", unit(1), ["\n"]), "invalid_person_id"),
+        (lambda g: g.person_vectors("d", limit=0), "invalid_limit"),
+    ],
+)
+def test_invalid_negative_and_health_input_changes_nothing(gallery, call, code):
+    gallery.add_faces("d", "keep", [face(unit(5))])
+    with pytest.raises(InvalidInput) as info:
+        call(gallery)
+    assert info.value.code == code
+    assert gallery.count("d") == 1 and gallery.count("d", kind=NEGATIVE) == 0
+
+
+def test_export_says_which_points_are_negatives_and_import_restores_them_as_such(gallery):
+    gallery.add_faces("src", "p", [face(unit(1)), face(unit(2))], name="P", metadata={"k": 1})
+    (negative_id,) = gallery.add_negatives("src", "p", [face(unit(3))])
+    exported, cursor = [], None
+    while True:
+        page, cursor = gallery.export_faces("src", limit=1, cursor=cursor)
+        exported += page
+        if cursor is None:
+            break
+    assert sorted((f.face_id == negative_id, f.kind) for f, _ in exported) == [
+        (False, FACE),
+        (False, FACE),
+        (True, NEGATIVE),
+    ]
+
+    def new(stored, vector):
+        return NewFace(np.asarray(vector), stored.box, stored.score, stored.source_sha256, stored.face_id)
+
+    # one page at a time, as a client imports an export file: the negative may come before the faces
+    for stored, vector in sorted(exported, key=lambda e: e[0].kind != NEGATIVE):
+        record = [new(stored, vector)]
+        faces, negatives = ([], record) if stored.kind == NEGATIVE else (record, [])
+        gallery.import_faces("dst", [ImportedPerson("p", stored.name, stored.metadata, faces, negatives)])
+    person = gallery.get_person("dst", "p")
+    assert [f.face_id for f in person.negatives] == [negative_id] and len(person.faces) == 2
+    assert person.name == "P" and person.metadata == {"k": 1}
+    assert gallery.search("dst", unit(3), limit=1)[0].face.face_id != negative_id
+    assert gallery.best_negatives("dst", unit(3), ["p"])["p"] > 0.999
+
+
+def test_person_vectors_pages_persons_with_their_faces_only(gallery):
+    vectors = {f"p{k}": [unit(10 * k + j) for j in range(k + 1)] for k in range(5)}
+    ids = {p: gallery.add_faces("d", p, [face(v) for v in vs], name=p.upper()) for p, vs in vectors.items()}
+    gallery.add_negatives("d", "p1", [face(unit(999))])
+    gallery.add_faces("other", "p0", [face(unit(998))])
+    seen, offset = [], 0
+    while offset is not None:
+        page, offset = gallery.person_vectors("d", limit=2, offset=offset)
+        seen += page
+    assert [p.person_id for p in seen] == sorted(vectors) and not any(p.truncated for p in seen)
+    for person in seen:
+        assert set(person.face_ids) == set(ids[person.person_id]) and person.name == person.person_id.upper()
+        by_id = dict(zip(ids[person.person_id], vectors[person.person_id]))
+        for face_id, vector in zip(person.face_ids, person.vectors):
+            assert float(vector @ by_id[face_id]) > 0.9999
