@@ -12,29 +12,30 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
+from faceserve.limits import MAX_SEARCH_LIMIT, MAX_TRANSFER_PAGE
+from faceserve.rules import (
+    InvalidInput,
+    check_directory,
+    check_face_id,
+    check_metadata,
+    check_name,
+    check_person_id,
+)
 from qdrant.domain import (
-    MAX_SEARCH_LIMIT,
-    MAX_TRANSFER_PAGE,
     Conflict,
     Hit,
     ImportedPerson,
-    InvalidInput,
     NewFace,
     Person,
     PersonMatch,
     PersonSummary,
     StoredFace,
     check_detection,
-    check_directory,
-    check_face_id,
-    check_metadata,
-    check_name,
-    check_person_id,
     point_id,
 )
 from qdrant.payload import face_payload, metadata_of, person_fields, stored_face
@@ -100,9 +101,11 @@ class Gallery:
         face_ids = [str(uuid.uuid4()) if f.face_id is None else check_face_id(f.face_id) for f in faces]
         if len(set(face_ids)) != len(face_ids):
             raise InvalidInput("invalid_face_id", "face_ids within one call must differ.")
-        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
         with self._write_lock:
-            self._check_no_conflict(scope, [(fid, f) for fid, f in zip(face_ids, faces) if f.face_id is not None])
+            self._check_no_conflict(
+                scope, [(fid, f) for fid, f in zip(face_ids, faces, strict=False) if f.face_id is not None]
+            )
             # A photo enrolled without a name or metadata keeps the person's current ones.
             existing = [p.payload for p in self.store.scroll(scope, 1, None)[0]]
             if existing:
@@ -115,7 +118,7 @@ class Gallery:
                     vector,
                     face_payload(scope, face_id, face, name, metadata, now, self.model_id),
                 )
-                for face, vector, face_id in zip(faces, vectors, face_ids)
+                for face, vector, face_id in zip(faces, vectors, face_ids, strict=False)
             ]
             self.store.upsert(points)
             if existing and (existing[0].get("name"), metadata_of(existing[0])) != (name, metadata):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from qdrant.domain import check_directory
+from faceserve.rules import check_directory
 
 # The readiness probe writes and deletes a point here. check_directory refuses control characters, so no
 # caller can name, read, list or delete this directory, and the probe can never touch a caller's data.
