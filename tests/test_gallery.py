@@ -322,8 +322,8 @@ def test_metadata_depth_and_size_limits(gallery):
     assert gallery.match_persons("d", unit(1))[0].metadata == nested(8)
     for bad in (nested(9), nested(150), {f"k{i}": i for i in range(257)}, {"a": [0] * 256}, {"x": float("nan")}):
         for call in (
-            lambda: gallery.add_faces("d", "p", [face(unit(2))], metadata=bad),
-            lambda: gallery.update_person("d", "p", metadata=bad),
+            lambda bad=bad: gallery.add_faces("d", "p", [face(unit(2))], metadata=bad),
+            lambda bad=bad: gallery.update_person("d", "p", metadata=bad),
         ):
             with pytest.raises(InvalidInput) as info:
                 call()

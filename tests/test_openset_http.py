@@ -66,7 +66,11 @@ def test_raising_the_security_level_never_turns_unknown_into_a_match(service_url
             named.append(face["match"]["person_id"] if face["decision"] == "match" else None)
         thresholds.append(result["threshold"])
         if previous is not None:
-            assert all(now is None or now == before for now, before in zip(named, previous)), (level, named, previous)
+            assert all(now is None or now == before for now, before in zip(named, previous, strict=False)), (
+                level,
+                named,
+                previous,
+            )
         previous = named
     assert thresholds == sorted(thresholds) and thresholds[0] < thresholds[-1]
 
