@@ -115,4 +115,4 @@ def test_info_reports_calibration_and_levels(service_url):
 
 def test_bad_security_level_is_a_400(service_url):
     response = post(service_url, "recognize", image=b64(ANGELINA), directory="open-set", security="paranoid")
-    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_parameter"
