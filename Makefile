@@ -6,7 +6,7 @@ PORT ?= 3000
 # Loopback only unless told otherwise (HOST=0.0.0.0): with keys disabled, anyone who reaches the port owns it.
 HOST ?= 127.0.0.1
 
-.PHONY: setup serve test build
+.PHONY: setup serve check test build
 
 $(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ setup: $(VENV)/.installed
 # production sets FACESERVE_API_KEYS_FILE (see README, "Security and limits").
 serve: setup
 	FACESERVE_AUTH=$${FACESERVE_AUTH:-disabled} $(VENV)/bin/bentoml serve . --host $(HOST) --port $(PORT)
+
+# Lint (rules in pyproject.toml) and type-check: CI runs this before the tests.
+check: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test: setup
 	$(PY) -m pytest

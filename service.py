@@ -14,12 +14,10 @@ from typing import Any
 
 import bentoml
 import numpy as np
-from pydantic import Field
 from starlette.staticfiles import StaticFiles
-from typing_extensions import Annotated
 
 from api import connections, log_redaction
-from api.auth import Authorizer, load_keys
+from api.auth import Authorizer, Key, load_keys
 from api.cross_site import CrossSiteGuard, parse_origins
 from api.deadline import DeadlineMiddleware
 from api.errors import json_errors
@@ -34,29 +32,13 @@ from models.detector import DetectorConfig, FaceDetector
 from models.embedders import load_embedder, resolve_model_id
 from models.faces import Detection
 from models.imaging import ImageLimits
-from qdrant import MAX_TRANSFER_PAGE, open_gallery
+from qdrant import open_gallery
 from settings import get_settings
 
 logger = logging.getLogger("faceserve")
 settings = get_settings()
 MODEL_ID = resolve_model_id(settings.embedding_model)
 SPEC = registry.EMBEDDERS[MODEL_ID]
-Directory = Annotated[str, Field(description="Gallery (tenant) to work in.", examples=["office-berlin"])]
-PersonId = Annotated[
-    str, Field(description="Your id for the person, unique within the directory.", examples=["emp-0042"])
-]
-Metadata = Annotated[
-    dict[str, Any] | None, Field(description="Any JSON object, stored with the person (size-limited).")
-]
-ImageField = Annotated[
-    str,
-    Field(
-        description="JPEG, PNG or WebP: base64 or a data URI in JSON, or a file part of a multipart/form-data upload.",
-        min_length=1,
-    ),
-]
-
-
 # The model services are internal: no session refresh (see api/remote.py), and no access log line per call
 # (the public API logs each request once; the embedder would log every face of it again).
 MODEL_SERVICE: dict[str, Any] = {
@@ -137,12 +119,12 @@ class FaceService:
             dim=SPEC.dim,
             max_metadata_bytes=settings.max_metadata_bytes,
         )
+        self.auth = Authorizer(load_keys(settings.api_keys, settings.api_keys_file), settings.auth == "enabled")
         self.api = FaceApi(
             detect=remote_call(self.detector, "detect"),
             embed=remote_call(self.embedder, "embed"),
             spec=SPEC,
             gallery=gallery,
-            auth=Authorizer(load_keys(settings.api_keys, settings.api_keys_file), settings.auth == "enabled"),
             # decoded at twice the detection side at least, which leaves alignment the pixels it needs
             limits=ImageLimits(
                 settings.max_image_bytes, settings.max_image_pixels, reduce_to=2 * settings.detect_max_side
@@ -161,6 +143,9 @@ class FaceService:
                 "can read and delete every directory. Local development only."
             )
 
+    def key(self, ctx: bentoml.Context) -> Key:
+        return self.auth.resolve(ctx.request.headers)
+
     def __is_ready__(self) -> bool:
         return self.api.gallery.ready()
 
@@ -169,154 +154,95 @@ class FaceService:
         """The embedding model in use, its threshold, and the gallery backend."""
         return self.api.info()
 
+    # Each endpoint takes its request model as the whole body (a positional-only parameter, which BentoML reads
+    # as the body itself): BentoML validates it and documents it from faceserve/schemas.py; the key is read
+    # from the headers here, once; the request logic in api/handlers.py does the rest.
+
     @bentoml.api
     @json_errors
-    async def detect(
-        self,
-        ctx: bentoml.Context,
-        image: ImageField,
-        min_confidence: Annotated[float | None, Field(ge=0, le=1)] = None,
-        max_faces: Annotated[int | None, Field(ge=1)] = None,
-    ) -> schemas.DetectResponse:
+    async def detect(self, request: schemas.DetectRequest, /, ctx: bentoml.Context) -> schemas.DetectResponse:
         """Every face in the photo: box, detection score and five landmarks, largest first."""
-        return await self.api.detect(ctx.request.headers, image, min_confidence, max_faces)
+        return await self.api.detect(self.key(ctx), request)
 
     @bentoml.api
     @json_errors
-    async def embed(
-        self, ctx: bentoml.Context, image: ImageField, max_faces: Annotated[int | None, Field(ge=1)] = None
-    ) -> schemas.EmbedResponse:
+    async def embed(self, request: schemas.EmbedRequest, /, ctx: bentoml.Context) -> schemas.EmbedResponse:
         """Every face with its embedding vector, for callers who keep their own store."""
-        return await self.api.embed(ctx.request.headers, image, max_faces)
+        return await self.api.embed(self.key(ctx), request)
 
     @bentoml.api
     @json_errors
-    async def verify(
-        self,
-        ctx: bentoml.Context,
-        image_a: ImageField,
-        image_b: ImageField,
-        threshold: Annotated[float | None, Field(ge=-1, le=1, description="Expert override of `security`.")] = None,
-        security: Annotated[schemas.Security | None, schemas.SECURITY] = None,
-    ) -> schemas.VerifyResponse:
+    async def verify(self, request: schemas.VerifyRequest, /, ctx: bentoml.Context) -> schemas.VerifyResponse:
         """Whether the largest faces of two photos are the same person, decided at a security level."""
-        return await self.api.verify(ctx.request.headers, image_a, image_b, threshold, security)
+        return await self.api.verify(self.key(ctx), request)
 
     @bentoml.api
     @json_errors
-    async def enroll(
-        self,
-        ctx: bentoml.Context,
-        image: ImageField,
-        directory: Directory,
-        person_id: PersonId,
-        name: Annotated[str | None, Field(max_length=256)] = None,
-        metadata: Metadata = None,
-        request_id: Annotated[str | None, Field(max_length=128, description="Idempotency key for retries.")] = None,
-        single_face: Annotated[
-            bool, Field(description="Refuse a photo with several faces (422) instead of enrolling the largest.")
-        ] = False,
-    ) -> schemas.EnrollResponse:
+    async def enroll(self, request: schemas.EnrollRequest, /, ctx: bentoml.Context) -> schemas.EnrollResponse:
         """Enrol the face in the photo as `person_id` (the largest face when there are several; 422 when none)."""
-        return await self.api.enroll(
-            ctx.request.headers, image, directory, person_id, name, metadata, request_id, single_face
-        )
+        return await self.api.enroll(self.key(ctx), request)
 
     @bentoml.api(route="/enroll_batch")
     @json_errors
-    async def enroll_batch(self, ctx: bentoml.Context, items: list[schemas.EnrollItem]) -> schemas.EnrollBatchResponse:
+    async def enroll_batch(
+        self, request: schemas.EnrollBatchRequest, /, ctx: bentoml.Context
+    ) -> schemas.EnrollBatchResponse:
         """Several enrolments in one call, each reported as succeeded or failed on its own."""
-        return await self.api.enroll_batch(ctx.request.headers, items)
+        return await self.api.enroll_batch(self.key(ctx), request)
 
     @bentoml.api
     @json_errors
-    async def recognize(
-        self,
-        ctx: bentoml.Context,
-        image: ImageField,
-        directory: Directory,
-        threshold: Annotated[
-            float | None, Field(ge=-1, le=1, description="Expert override of `security`: cosine similarity to accept.")
-        ] = None,
-        top_k: Annotated[int | None, Field(ge=1, le=100, description="Nearest faces considered.")] = None,
-        max_faces: Annotated[int | None, Field(ge=1)] = None,
-        security: Annotated[schemas.Security | None, schemas.SECURITY] = None,
-    ) -> schemas.RecognizeResponse:
+    async def recognize(self, request: schemas.RecognizeRequest, /, ctx: bentoml.Context) -> schemas.RecognizeResponse:
         """Every face in the photo decided against the directory: match, unknown or ambiguous."""
-        return await self.api.recognize(ctx.request.headers, image, directory, threshold, top_k, max_faces, security)
+        return await self.api.recognize(self.key(ctx), request)
 
     @bentoml.api(route="/persons/list")
     @json_errors
-    async def list_persons(
-        self,
-        ctx: bentoml.Context,
-        directory: Directory,
-        limit: Annotated[int, Field(ge=1, le=500)] = 50,
-        offset: Annotated[int, Field(ge=0)] = 0,
-    ) -> schemas.PersonPage:
+    async def list_persons(self, request: schemas.ListPersonsRequest, /, ctx: bentoml.Context) -> schemas.PersonPage:
         """Persons in a directory with their face counts, by person_id, a page at a time."""
-        return await self.api.list_persons(ctx.request.headers, directory, limit, offset)
+        return await self.api.list_persons(self.key(ctx), request)
 
     @bentoml.api(route="/persons/get")
     @json_errors
-    async def get_person(self, ctx: bentoml.Context, directory: Directory, person_id: PersonId) -> schemas.Person:
+    async def get_person(self, request: schemas.PersonRequest, /, ctx: bentoml.Context) -> schemas.Person:
         """One person with the ids of their enrolled faces (404 when absent)."""
-        return await self.api.get_person(ctx.request.headers, directory, person_id)
+        return await self.api.get_person(self.key(ctx), request)
 
     @bentoml.api(route="/persons/update")
     @json_errors
-    async def update_person(
-        self,
-        ctx: bentoml.Context,
-        directory: Directory,
-        person_id: PersonId,
-        name: Annotated[str | None, Field(max_length=256)] = None,
-        metadata: Metadata = None,
-    ) -> schemas.Person:
+    async def update_person(self, request: schemas.UpdatePersonRequest, /, ctx: bentoml.Context) -> schemas.Person:
         """Rename a person and/or replace their metadata (404 when absent)."""
-        return await self.api.update_person(ctx.request.headers, directory, person_id, name, metadata)
+        return await self.api.update_person(self.key(ctx), request)
 
     @bentoml.api(route="/persons/delete")
     @json_errors
-    async def delete_person(self, ctx: bentoml.Context, directory: Directory, person_id: PersonId) -> schemas.Deleted:
+    async def delete_person(self, request: schemas.PersonRequest, /, ctx: bentoml.Context) -> schemas.Deleted:
         """Delete every face of a person; deleting an absent person deletes 0."""
-        return await self.api.delete_person(ctx.request.headers, directory, person_id)
+        return await self.api.delete_person(self.key(ctx), request)
 
     @bentoml.api(route="/faces/delete")
     @json_errors
-    async def delete_face(self, ctx: bentoml.Context, directory: Directory, face_id: str) -> schemas.Deleted:
+    async def delete_face(self, request: schemas.FaceRequest, /, ctx: bentoml.Context) -> schemas.Deleted:
         """Delete one enrolled face."""
-        return await self.api.delete_face(ctx.request.headers, directory, face_id)
+        return await self.api.delete_face(self.key(ctx), request)
 
     @bentoml.api(route="/directories/delete")
     @json_errors
-    async def delete_directory(self, ctx: bentoml.Context, directory: Directory) -> schemas.Deleted:
+    async def delete_directory(self, request: schemas.DirectoryRequest, /, ctx: bentoml.Context) -> schemas.Deleted:
         """Delete every person and face of a directory."""
-        return await self.api.delete_directory(ctx.request.headers, directory)
+        return await self.api.delete_directory(self.key(ctx), request)
 
     @bentoml.api(route="/directories/export")
     @json_errors
-    async def export_directory(
-        self,
-        ctx: bentoml.Context,
-        directory: Directory,
-        limit: Annotated[int, Field(ge=1, le=MAX_TRANSFER_PAGE)] = 256,
-        cursor: Annotated[str | None, Field(max_length=64, description="next_cursor of the previous page.")] = None,
-    ) -> schemas.ExportPage:
+    async def export_directory(self, request: schemas.ExportRequest, /, ctx: bentoml.Context) -> schemas.ExportPage:
         """A page of the directory's faces with their vectors, for backup or moving to another gallery."""
-        return await self.api.export_faces(ctx.request.headers, directory, limit, cursor)
+        return await self.api.export_faces(self.key(ctx), request)
 
     @bentoml.api(route="/directories/import")
     @json_errors
-    async def import_directory(
-        self,
-        ctx: bentoml.Context,
-        directory: Directory,
-        model: Annotated[str, Field(description="The model the faces were exported from; must be this one's.")],
-        faces: Annotated[list[schemas.GalleryFace], Field(min_length=1, max_length=MAX_TRANSFER_PAGE)],
-    ) -> schemas.ImportResponse:
+    async def import_directory(self, request: schemas.ImportRequest, /, ctx: bentoml.Context) -> schemas.ImportResponse:
         """Faces from an export, under their own face ids: importing the same page twice stores it once."""
-        return await self.api.import_faces(ctx.request.headers, directory, model, faces)
+        return await self.api.import_faces(self.key(ctx), request)
 
 
 # The web page (plain HTML/JS, no CDN) at /ui; it calls the same API as any client.

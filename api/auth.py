@@ -10,6 +10,10 @@ or the same JSON in FACESERVE_API_KEYS:
      {"name": "admin", "sha256": "…", "directories": ["*"], "access": "write"}]
 
 "write" includes "read". Requests send `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+
+The headers are read once, at the edge (`Authorizer.resolve`), into a `Key`;
+the request logic only asks that key what the call needs, so it never sees
+a header and can be exercised without HTTP.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -33,10 +38,10 @@ class ApiKey(BaseModel):
     directories: list[str] = Field(min_length=1, description='Directories this key may use; "*" for all.')
     access: Access = "read"
 
-    def allows(self, directory: str | None, access: Access) -> bool:
+    def allows(self, directory: str, access: Access) -> bool:
         if access == "write" and self.access != "write":
             return False
-        return directory is None or "*" in self.directories or directory in self.directories
+        return "*" in self.directories or directory in self.directories
 
 
 KEY_LIST = TypeAdapter(list[ApiKey])
@@ -55,8 +60,39 @@ def load_keys(keys_json: str | None, keys_file: Path | None) -> list[ApiKey]:
     return keys
 
 
+UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+
+@dataclass(frozen=True)
+class Key:
+    """The caller's key as the edge resolved it; `refusal` says why there is none.
+
+    A missing or unknown key still resolves, so a request is refused (401)
+    only where its endpoint asks for a key, after the request itself was
+    found valid: a malformed request is a 400 whoever sends it.
+    """
+
+    api_key: ApiKey | None
+    refusal: str = ""
+
+    def require_any(self) -> ApiKey:
+        """Any valid key: endpoints that touch no directory (detect, embed, verify)."""
+        if self.api_key is None:
+            raise ApiError(401, "unauthorized", self.refusal, UNAUTHORIZED)
+        return self.api_key
+
+    def require(self, directory: str, access: Access) -> None:
+        key = self.require_any()
+        if not key.allows(directory, access):
+            raise ApiError(403, "forbidden", f"The key '{key.name}' has no {access} access to directory '{directory}'.")
+
+
+# With keys disabled (local development only) every caller holds this key.
+OPEN = Key(ApiKey(name="auth-disabled", sha256="0" * 64, directories=["*"], access="write"))
+
+
 class Authorizer:
-    """Decides every request: 401 without a known key, 403 outside the key's directories or access."""
+    """Resolves each request's key from its headers: 401 without a known key, 403 outside its directories or access."""
 
     def __init__(self, keys: list[ApiKey], enabled: bool) -> None:
         self.enabled = enabled
@@ -67,32 +103,17 @@ class Authorizer:
                 "FACESERVE_API_KEYS, or FACESERVE_AUTH=disabled for local development only."
             )
 
-    def _key(self, headers: Mapping[str, str]) -> ApiKey:
+    def resolve(self, headers: Mapping[str, str]) -> Key:
+        if not self.enabled:
+            return OPEN
         token = headers.get("x-api-key") or ""
         scheme, _, value = (headers.get("authorization") or "").partition(" ")
         if not token and scheme.lower() == "bearer":
             token = value.strip()
         if not token:
-            raise ApiError(
-                401,
-                "unauthorized",
-                "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key'.",
-                {"WWW-Authenticate": "Bearer"},
-            )
+            return Key(None, "Send an API key as 'Authorization: Bearer <key>' or 'X-API-Key'.")
         key = self._keys.get(hash_key(token))
-        if key is None:
-            raise ApiError(401, "unauthorized", "The API key is not valid.", {"WWW-Authenticate": "Bearer"})
-        return key
-
-    def check(self, headers: Mapping[str, str], directories: list[str | None], access: Access) -> None:
-        """Every directory the request touches must be allowed (None: no directory, any valid key)."""
-        if not self.enabled:
-            return
-        key = self._key(headers)
-        for directory in directories:
-            if not key.allows(directory, access):
-                where = f"directory '{directory}'" if directory else "this endpoint"
-                raise ApiError(403, "forbidden", f"The key '{key.name}' has no {access} access to {where}.")
+        return Key(None, "The API key is not valid.") if key is None else Key(key)
 
 
 def dump_key(name: str, key: str, directories: list[str], access: Access) -> str:

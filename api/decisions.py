@@ -17,12 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from faceserve.schemas import Security
 from models.calibration import Calibration
 from qdrant import PersonMatch
 
-Security = Literal["low", "medium", "high", "strict"]
 # The open-set false-match rate each level allows per probe face: the chance that a stranger is named.
-SECURITY_LEVELS: dict[str, float] = {"low": 5e-2, "medium": 1e-2, "high": 1e-3, "strict": 1e-4}
+SECURITY_LEVELS: dict[Security, float] = {"low": 5e-2, "medium": 1e-2, "high": 1e-3, "strict": 1e-4}
 Decision = Literal["match", "unknown", "ambiguous"]
 
 
@@ -45,7 +45,7 @@ class Policy:
 def policy(
     calibration: Calibration | None,
     fallback_threshold: float,
-    security: str,
+    security: Security,
     comparisons: int,
     threshold: float | None = None,
 ) -> Policy:

@@ -13,43 +13,32 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import numpy as np
 
-from api.auth import Authorizer
+from api.auth import Key
 from api.deadline import commit_before_write
 from api.decisions import SECURITY_LEVELS, FaceDecision, Policy, decide, policy
 from api.errors import ApiError, no_face, not_found, several_faces
 from api.inputs import image_bytes
 from api.pixel_budget import PixelBudget, PixelBudgetExhausted
 from faceserve import schemas
+from faceserve.limits import DEFAULT_TOP_K, MAX_BATCH_ITEMS, MAX_TRANSFER_PAGE
 from models.calibration import Calibration
 from models.faces import LANDMARK_NAMES, DetectedFace
 from models.imaging import DecodedImage, ImageError, ImageLimits, decode_cost, decode_image
 from models.pipeline import AnalysisFailed, DetectFn, EmbedFn, FacePipeline
 from models.registry import ModelEntry, distance
-from qdrant import (
-    MAX_TRANSFER_PAGE,
-    Conflict,
-    Gallery,
-    ImportedPerson,
-    InvalidInput,
-    NewFace,
-    PersonMatch,
-    StoredFace,
-    check_directory,
-    check_person_id,
-)
+from qdrant import Conflict, Gallery, ImportedPerson, InvalidInput, NewFace, Person, PersonMatch, StoredFace
 
 # Face ids derived from a client's request id make a retried enrolment overwrite, not duplicate.
 REQUEST_ID_NAMESPACE = uuid.UUID("0e6c1a52-2a55-4c41-9d83-4f8f7b0c3c11")
-MAX_BATCH_ITEMS = 64
 
-Headers = Mapping[str, str]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,27 +61,27 @@ class Analysed:
 
 
 class FaceApi:
+    """The request logic: each method takes the caller's key and a request model the edge has validated."""
+
     def __init__(
         self,
         detect: DetectFn,
         embed: EmbedFn,
         spec: ModelEntry,
         gallery: Gallery,
-        auth: Authorizer,
         limits: ImageLimits,
         max_faces: int,
         max_request_bytes: int,
         decode_budget: PixelBudget,
         calibration: Calibration | None,
-        security: str,
+        security: schemas.Security,
     ) -> None:
         self.pipeline = FacePipeline(detect, embed, spec)
         self.decode_budget = decode_budget
         self.calibration = calibration
-        self.security = security
+        self.security: schemas.Security = security
         self.spec = spec
         self.gallery = gallery
-        self.auth = auth
         self.limits = limits
         self.max_faces = max_faces
         self.max_request_bytes = max_request_bytes
@@ -110,11 +99,6 @@ class FaceApi:
             ) from exc
         return Decoded(image, hashlib.sha256(data).hexdigest())
 
-    def _cap(self, max_faces: int | None) -> int:
-        if max_faces is not None and max_faces < 1:
-            raise ApiError(400, "invalid_parameter", "max_faces must be at least 1.")
-        return min(max_faces or self.max_faces, self.max_faces)
-
     async def analyse(
         self,
         value: str,
@@ -127,42 +111,44 @@ class FaceApi:
         image = await self.decode(value, field)
         try:
             found = await self.pipeline.analyse(
-                image.image, max_faces=self._cap(max_faces), min_confidence=min_confidence, embed=embed
+                image.image,
+                max_faces=min(max_faces or self.max_faces, self.max_faces),
+                min_confidence=min_confidence,
+                embed=embed,
             )
         except AnalysisFailed as exc:
             raise ApiError(422, exc.code, f"{field}: {exc.message}") from exc
         return Analysed(image, found.faces, found.vectors)
 
-    async def detect(
-        self, headers: Headers, image: str, min_confidence: float | None, max_faces: int | None
-    ) -> schemas.DetectResponse:
-        self.auth.check(headers, [None], "read")
-        found = await self.analyse(image, max_faces=max_faces, min_confidence=min_confidence, embed=False)
+    async def detect(self, key: Key, request: schemas.DetectRequest) -> schemas.DetectResponse:
+        key.require_any()
+        found = await self.analyse(
+            request.image, max_faces=request.max_faces, min_confidence=request.min_confidence, embed=False
+        )
         return schemas.DetectResponse(image=found.image.size, faces=[face_out(f) for f in found.faces])
 
-    async def embed(self, headers: Headers, image: str, max_faces: int | None) -> schemas.EmbedResponse:
-        self.auth.check(headers, [None], "read")
-        found = await self.analyse(image, max_faces=max_faces)
+    async def embed(self, key: Key, request: schemas.EmbedRequest) -> schemas.EmbedResponse:
+        key.require_any()
+        found = await self.analyse(request.image, max_faces=request.max_faces)
         return schemas.EmbedResponse(
             model=self.spec.model_id,
             dim=self.spec.dim,
             image=found.image.size,
             faces=[
                 schemas.EmbeddedFace(**face_out(f).model_dump(), embedding=v.tolist())
-                for f, v in zip(found.faces, found.vectors)
+                for f, v in zip(found.faces, found.vectors, strict=True)
             ],
         )
 
-    async def verify(
-        self, headers: Headers, image_a: str, image_b: str, threshold: float | None, security: str | None = None
-    ) -> schemas.VerifyResponse:
+    async def verify(self, key: Key, request: schemas.VerifyRequest) -> schemas.VerifyResponse:
         """Largest face of each image; a missing face is a 422 naming the image. One comparison: N = 1."""
-        self.auth.check(headers, [None], "read")
-        security = security or self.security
-        rule = self.policy(security, 1, threshold)
+        key.require_any()
+        security = request.security or self.security
+        rule = self.policy(security, 1, request.threshold)
         # concurrently, so both photos ride the same detector and embedder batches
         a, b = await asyncio.gather(
-            self.analyse(image_a, field="image_a", max_faces=1), self.analyse(image_b, field="image_b", max_faces=1)
+            self.analyse(request.image_a, field="image_a", max_faces=1),
+            self.analyse(request.image_b, field="image_b", max_faces=1),
         )
         for found, field in ((a, "image_a"), (b, "image_b")):
             if not found.faces:
@@ -184,11 +170,7 @@ class FaceApi:
             face_b=face_out(b.faces[0]),
         )
 
-    def policy(self, security: str, comparisons: int, threshold: float | None) -> Policy:
-        if threshold is not None and not -1.0 <= threshold <= 1.0:
-            raise ApiError(400, "invalid_parameter", "threshold is a cosine similarity between -1 and 1.")
-        if security not in SECURITY_LEVELS:
-            raise ApiError(400, "invalid_parameter", f"security must be one of {', '.join(SECURITY_LEVELS)}.")
+    def policy(self, security: schemas.Security, comparisons: int, threshold: float | None) -> Policy:
         return policy(self.calibration, self.spec.threshold, security, comparisons, threshold)
 
     def warnings(self) -> list[str]:
@@ -199,43 +181,27 @@ class FaceApi:
             "false-match rate is unknown; run scripts/import_models.py with ../shared/faces present to measure it."
         ]
 
-    async def _gallery(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def _gallery(self, call: Callable[..., T], *args: Any) -> T:
         """Run a gallery call in a thread; its validation errors are the client's (400), its conflicts 409."""
         try:
-            return await anyio.to_thread.run_sync(lambda: call(*args, **kwargs))
+            return await anyio.to_thread.run_sync(call, *args)
         except InvalidInput as exc:
             raise ApiError(400, exc.code, exc.message) from exc
         except Conflict as exc:
             raise ApiError(409, exc.code, exc.message) from exc
 
-    @staticmethod
-    def _checked(check: Callable[[str], str], value: str) -> str:
-        """The id as the gallery stores it (NFC), for the key check and everything after; a bad one is a 400
-        before a detection is spent on the request."""
-        try:
-            return check(value)
-        except InvalidInput as exc:
-            raise ApiError(400, exc.code, exc.message) from exc
+    async def enroll(self, key: Key, request: schemas.EnrollRequest) -> schemas.EnrollResponse:
+        key.require(request.directory, "write")
+        return await self._enroll(request)
 
-    async def enroll(
-        self,
-        headers: Headers,
-        image: str,
-        directory: str,
-        person_id: str,
-        name: str | None,
-        metadata: dict[str, Any] | None,
-        request_id: str | None,
-        single_face: bool = False,
-    ) -> schemas.EnrollResponse:
+    async def _enroll(self, request: schemas.EnrollRequest) -> schemas.EnrollResponse:
         """One face per call: with several in the photo the largest is enrolled and the response says so,
         unless `single_face` asks for a refusal (bulk enrolment, where the largest may be someone else)."""
-        directory, person_id = self._checked(check_directory, directory), self._checked(check_person_id, person_id)
-        self.auth.check(headers, [directory], "write")
-        found = await self.analyse(image)
+        directory, person_id, request_id = request.directory, request.person_id, request.request_id
+        found = await self.analyse(request.image)
         if not found.faces:
             raise no_face()
-        if single_face and len(found.faces) > 1:
+        if request.single_face and len(found.faces) > 1:
             raise several_faces(len(found.faces))
         face_id = None
         if request_id is not None:
@@ -243,7 +209,9 @@ class FaceApi:
         new = NewFace(found.vectors[0], found.faces[0].box, found.faces[0].score, found.image.sha256, face_id)
         commit_before_write()  # a 504 must mean nothing was stored: see api/deadline.py
         try:
-            (stored_id,) = await self._gallery(self.gallery.add_faces, directory, person_id, [new], name, metadata)
+            (stored_id,) = await self._gallery(
+                self.gallery.add_faces, directory, person_id, [new], request.name, request.metadata
+            )
         except ApiError as exc:
             if exc.code != "face_id_conflict":
                 raise
@@ -263,54 +231,38 @@ class FaceApi:
             model=self.spec.model_id,
         )
 
-    async def enroll_batch(self, headers: Headers, items: list[schemas.EnrollItem]) -> schemas.EnrollBatchResponse:
-        """Items run concurrently, so their faces share detector and embedder batches; each succeeds or fails alone.
+    async def enroll_batch(self, key: Key, request: schemas.EnrollBatchRequest) -> schemas.EnrollBatchResponse:
+        """Items run concurrently, so their faces share detector and embedder batches; each succeeds or fails alone,
+        an item that broke a rule included (it was rejected while the request was validated).
 
         The key must be allowed to write to every directory named, or nothing runs.
         """
-        if not 1 <= len(items) <= MAX_BATCH_ITEMS:
-            raise ApiError(400, "invalid_batch", f"send between 1 and {MAX_BATCH_ITEMS} items.")
-        self.auth.check(headers, sorted({item.directory for item in items}), "write")
+        key.require_any()
+        for directory in sorted({i.directory for i in request.items if isinstance(i, schemas.EnrollRequest)}):
+            key.require(directory, "write")
 
-        async def one(index: int, item: schemas.EnrollItem) -> schemas.EnrollItemResult:
+        async def one(index: int, item: schemas.EnrollRequest | schemas.RejectedItem) -> schemas.EnrollItemResult:
+            if isinstance(item, schemas.RejectedItem):
+                return schemas.EnrollItemFailed(index=index, error=item.error)
             try:
-                result = await self.enroll(
-                    headers,
-                    item.image,
-                    item.directory,
-                    item.person_id,
-                    item.name,
-                    item.metadata,
-                    item.request_id,
-                    item.single_face,
-                )
+                result = await self._enroll(item)
             except ApiError as exc:
-                return schemas.EnrollItemResult(
-                    index=index, ok=False, error=schemas.ErrorBody(code=exc.code, message=exc.message)
+                return schemas.EnrollItemFailed(
+                    index=index, error=schemas.ErrorBody(code=exc.code, message=exc.message)
                 )
-            return schemas.EnrollItemResult(index=index, ok=True, result=result)
+            return schemas.EnrollItemSucceeded(index=index, result=result)
 
-        results = await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
+        results = await asyncio.gather(*(one(i, item) for i, item in enumerate(request.items)))
         enrolled = sum(r.ok for r in results)
         return schemas.EnrollBatchResponse(enrolled=enrolled, failed=len(results) - enrolled, results=list(results))
 
-    async def recognize(
-        self,
-        headers: Headers,
-        image: str,
-        directory: str,
-        threshold: float | None,
-        top_k: int | None,
-        max_faces: int | None,
-        security: str | None = None,
-    ) -> schemas.RecognizeResponse:
+    async def recognize(self, key: Key, request: schemas.RecognizeRequest) -> schemas.RecognizeResponse:
         """Every face, each decided against the directory (api/decisions.py); no index rebuild is ever needed."""
-        directory = self._checked(check_directory, directory)
-        self.auth.check(headers, [directory], "read")
-        security = security or self.security
-        self.policy(security, 1, threshold)  # refuse bad parameters before spending a detection
-        top_k = self._top_k(top_k)
-        found = await self.analyse(image, max_faces=max_faces)
+        directory = request.directory
+        key.require(directory, "read")
+        security = request.security or self.security
+        top_k = request.top_k or DEFAULT_TOP_K
+        found = await self.analyse(request.image, max_faces=request.max_faces)
 
         def search() -> tuple[int, list[list[PersonMatch]]]:
             return self.gallery.count(directory), [
@@ -318,10 +270,10 @@ class FaceApi:
             ]
 
         enrolled, matches = await self._gallery(search)
-        rule = self.policy(security, enrolled, threshold)
+        rule = self.policy(security, enrolled, request.threshold)
         faces = [
             schemas.RecognizedFace(**face_out(face).model_dump(), **_decision_out(decision))
-            for face, decision in zip(found.faces, decide(matches, rule))
+            for face, decision in zip(found.faces, decide(matches, rule), strict=True)
         ]
         return schemas.RecognizeResponse(
             directory=directory,
@@ -335,22 +287,13 @@ class FaceApi:
             faces=faces,
         )
 
-    @staticmethod
-    def _top_k(top_k: int | None) -> int:
-        if top_k is None:
-            return 10
-        if not 1 <= top_k <= 100:
-            raise ApiError(400, "invalid_parameter", "top_k must be between 1 and 100.")
-        return top_k
-
-    async def list_persons(self, headers: Headers, directory: str, limit: int, offset: int) -> schemas.PersonPage:
-        directory = self._checked(check_directory, directory)
-        self.auth.check(headers, [directory], "read")
-        if not 1 <= limit <= 500 or offset < 0:
-            raise ApiError(400, "invalid_parameter", "limit must be 1–500 and offset at least 0.")
-        page, next_offset = await self._gallery(self.gallery.list_persons, directory, limit, offset)
+    async def list_persons(self, key: Key, request: schemas.ListPersonsRequest) -> schemas.PersonPage:
+        key.require(request.directory, "read")
+        page, next_offset = await self._gallery(
+            self.gallery.list_persons, request.directory, request.limit, request.offset
+        )
         return schemas.PersonPage(
-            directory=directory,
+            directory=request.directory,
             persons=[
                 schemas.PersonSummary(person_id=p.person_id, name=p.name, metadata=p.metadata, face_count=p.face_count)
                 for p in page
@@ -358,65 +301,60 @@ class FaceApi:
             next_offset=next_offset,
         )
 
-    async def get_person(self, headers: Headers, directory: str, person_id: str) -> schemas.Person:
-        directory = self._checked(check_directory, directory)
-        self.auth.check(headers, [directory], "read")
-        person = await self._gallery(self.gallery.get_person, directory, person_id)
-        return _person(directory, person_id, person)
+    async def get_person(self, key: Key, request: schemas.PersonRequest) -> schemas.Person:
+        key.require(request.directory, "read")
+        person = await self._gallery(self.gallery.get_person, request.directory, request.person_id)
+        return _person(request.directory, request.person_id, person)
 
-    async def update_person(
-        self, headers: Headers, directory: str, person_id: str, name: str | None, metadata: dict[str, Any] | None
-    ) -> schemas.Person:
-        directory = self._checked(check_directory, directory)
-        self.auth.check(headers, [directory], "write")
-        person = await self._gallery(self.gallery.update_person, directory, person_id, name, metadata)
-        return _person(directory, person_id, person)
+    async def update_person(self, key: Key, request: schemas.UpdatePersonRequest) -> schemas.Person:
+        key.require(request.directory, "write")
+        person = await self._gallery(
+            self.gallery.update_person, request.directory, request.person_id, request.name, request.metadata
+        )
+        return _person(request.directory, request.person_id, person)
 
-    async def delete_person(self, headers: Headers, directory: str, person_id: str) -> schemas.Deleted:
-        directory = self._checked(check_directory, directory)
-        self.auth.check(headers, [directory], "write")
-        return schemas.Deleted(deleted_faces=await self._gallery(self.gallery.delete_person, directory, person_id))
+    async def delete_person(self, key: Key, request: schemas.PersonRequest) -> schemas.Deleted:
+        key.require(request.directory, "write")
+        return schemas.Deleted(
+            deleted_faces=await self._gallery(self.gallery.delete_person, request.directory, request.person_id)
+        )
 
-    async def delete_face(self, headers: Headers, directory: str, face_id: str) -> schemas.Deleted:
-        directory = self._checked(check_directory, directory)
-        self.auth.check(headers, [directory], "write")
-        return schemas.Deleted(deleted_faces=await self._gallery(self.gallery.delete_face, directory, face_id))
+    async def delete_face(self, key: Key, request: schemas.FaceRequest) -> schemas.Deleted:
+        key.require(request.directory, "write")
+        return schemas.Deleted(
+            deleted_faces=await self._gallery(self.gallery.delete_face, request.directory, request.face_id)
+        )
 
-    async def delete_directory(self, headers: Headers, directory: str) -> schemas.Deleted:
-        directory = self._checked(check_directory, directory)
-        self.auth.check(headers, [directory], "write")
-        return schemas.Deleted(deleted_faces=await self._gallery(self.gallery.delete_directory, directory))
+    async def delete_directory(self, key: Key, request: schemas.DirectoryRequest) -> schemas.Deleted:
+        key.require(request.directory, "write")
+        return schemas.Deleted(deleted_faces=await self._gallery(self.gallery.delete_directory, request.directory))
 
-    async def export_faces(
-        self, headers: Headers, directory: str, limit: int, cursor: str | None
-    ) -> schemas.ExportPage:
+    async def export_faces(self, key: Key, request: schemas.ExportRequest) -> schemas.ExportPage:
         """Write access is required: an export is every enrolled person's biometric vector, not a lookup."""
-        directory = self._checked(check_directory, directory)
-        self.auth.check(headers, [directory], "write")
-        page, next_cursor = await self._gallery(self.gallery.export_faces, directory, limit, cursor)
+        key.require(request.directory, "write")
+        page, next_cursor = await self._gallery(
+            self.gallery.export_faces, request.directory, request.limit, request.cursor
+        )
         return schemas.ExportPage(
-            directory=directory,
+            directory=request.directory,
             model=self.spec.model_id,
             dim=self.spec.dim,
             faces=[_gallery_face(face, vector) for face, vector in page],
             next_cursor=next_cursor,
         )
 
-    async def import_faces(
-        self, headers: Headers, directory: str, model: str, faces: list[schemas.GalleryFace]
-    ) -> schemas.ImportResponse:
+    async def import_faces(self, key: Key, request: schemas.ImportRequest) -> schemas.ImportResponse:
         """Vectors of another model would match nothing (or the wrong people), so the model must be ours."""
-        directory = self._checked(check_directory, directory)
-        self.auth.check(headers, [directory], "write")
-        if model != self.spec.model_id:
+        key.require(request.directory, "write")
+        if request.model != self.spec.model_id:
             raise ApiError(
                 409,
                 "model_mismatch",
-                f"these faces were embedded by {model}; this service runs {self.spec.model_id}. "
+                f"these faces were embedded by {request.model}; this service runs {self.spec.model_id}. "
                 "Re-enrol from the photos instead.",
             )
         persons: dict[str, list[schemas.GalleryFace]] = {}
-        for face in faces:
+        for face in request.faces:
             persons.setdefault(face.person_id, []).append(face)
         batch = [
             ImportedPerson(
@@ -437,8 +375,8 @@ class FaceApi:
             )
             for person_id, group in persons.items()
         ]
-        imported = await self._gallery(self.gallery.import_faces, directory, batch)
-        return schemas.ImportResponse(directory=directory, imported_faces=imported, persons=len(batch))
+        imported = await self._gallery(self.gallery.import_faces, request.directory, batch)
+        return schemas.ImportResponse(directory=request.directory, imported_faces=imported, persons=len(batch))
 
     def info(self) -> schemas.ModelInfo:
         return schemas.ModelInfo(
@@ -508,11 +446,15 @@ def _box(box: tuple[float, float, float, float]) -> schemas.Box:
 
 
 def face_out(face: DetectedFace) -> schemas.Face:
+    x1, y1, x2, y2 = face.box
     return schemas.Face(
-        box=_box(tuple(round(v, 1) for v in face.box)),
+        box=schemas.Box(x1=round(x1, 1), y1=round(y1, 1), x2=round(x2, 1), y2=round(y2, 1)),
         score=round(face.score, 5),
         landmarks=schemas.Landmarks(
-            **{n: schemas.Point(x=round(x, 1), y=round(y, 1)) for n, (x, y) in zip(LANDMARK_NAMES, face.landmarks)}
+            **{
+                n: schemas.Point(x=round(x, 1), y=round(y, 1))
+                for n, (x, y) in zip(LANDMARK_NAMES, face.landmarks, strict=True)
+            }
         ),
     )
 
@@ -529,7 +471,7 @@ def _candidate(match: PersonMatch) -> schemas.Candidate:
     )
 
 
-def _person(directory: str, person_id: str, person) -> schemas.Person:
+def _person(directory: str, person_id: str, person: Person | None) -> schemas.Person:
     if person is None:
         raise not_found(f"person '{person_id}' in directory '{directory}'")
     return schemas.Person(

@@ -93,7 +93,7 @@ def health_report(
         other = np.where(own, -np.inf, sims)
         best_other_person[rows] = label[other.argmax(axis=1)]
         best_other[rows] = other.max(axis=1)
-        for i, j in zip(*np.nonzero(other >= confusion_threshold)):
+        for i, j in zip(*np.nonzero(other >= confusion_threshold), strict=True):
             a, b = label[start + i], label[j]
             if a < b:
                 key, value = (a, b), (float(other[i, j]), start + i, int(j))

@@ -25,8 +25,9 @@ class RedactValidationErrors(logging.Filter):
                 f"{'.'.join(str(part) for part in error['loc']) or '(body)'} ({error['type']})"
                 for error in exc.errors()
             )
-            record.msg = "invalid_request on %s [%s]: %s"
-            record.args = (*(record.args or ())[:2], problems)
+            record.msg = "invalid body on %s [%s]: %s"
+            args = record.args if isinstance(record.args, tuple) else ()
+            record.args = (*args[:2], problems)
             record.exc_info = None
             record.exc_text = None
             record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)

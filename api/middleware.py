@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError
+from faceserve import schemas
 
 
 async def _answer(send: Send, error: ApiError) -> None:
@@ -133,7 +134,8 @@ class UniformErrors:
     """Give every error the same JSON shape, {"error": {"code", "message"}}, and 503s a Retry-After.
 
     Our handlers already answer that way; BentoML's request validation (400,
-    with a "detail" list kept alongside), its overload 503s and its refusal
+    coded by the field that broke its rule, with pydantic's "detail" list kept
+    alongside), its overload 503s and its refusal
     of pickled bodies (415, the error object inside a list) do not.
     """
 
@@ -172,13 +174,23 @@ class UniformErrors:
         if isinstance(data, dict) and isinstance(data.get("error"), str):
             rewritten = {"code": _CODES.get(status, "error"), "message": data["error"]}
             if "detail" in data:
-                rewritten["detail"] = data["detail"]
+                rewritten = {**_validation_error(data["detail"], rewritten), "detail": data["detail"]}
             body = json.dumps({"error": rewritten}).encode()
         if status in (429, 503) and not any(k.lower() == b"retry-after" for k, _ in headers):
             headers.append((b"retry-after", self.retry_after))
         headers.append((b"content-length", str(len(body)).encode()))
         await send({**start, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _validation_error(detail: object, fallback: dict[str, str]) -> dict[str, str]:
+    """A request model refused the body: the broken field's own code (faceserve/schemas.py), not the status's."""
+    if not isinstance(detail, list) or not detail:
+        return fallback
+    try:
+        return schemas.request_error(detail).model_dump()
+    except (TypeError, KeyError):
+        return fallback
 
 
 # The form fields our endpoints declare as JSON objects or lists; every other text part stays a string,

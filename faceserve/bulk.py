@@ -173,7 +173,7 @@ def enroll_folder(
 
     def send(batch: list[Pending]) -> list[tuple[Outcome, str]]:
         items = [
-            schemas.EnrollItem(
+            schemas.EnrollRequest(
                 image=encode_image(p.photo.path),
                 directory=directory,
                 person_id=p.photo.person_id,
@@ -187,7 +187,7 @@ def enroll_folder(
         out = []
         for result in response.results:
             p = batch[result.index]
-            if result.ok:
+            if isinstance(result, schemas.EnrollItemSucceeded):
                 outcome = Outcome(p.photo.file, p.photo.person_id, True, face_id=result.result.face_id)
             else:
                 outcome = Outcome(p.photo.file, p.photo.person_id, False, result.error.code, result.error.message)

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from faceserve import schemas
+from faceserve.limits import DEFAULT_TRANSFER_PAGE, MAX_LIST_LIMIT
 
 ImageInput = bytes | str | os.PathLike | BinaryIO
 """Image bytes, a file path (str or Path), or an open binary file."""
@@ -50,6 +51,16 @@ class FaceserveError(Exception):
         except (ValueError, KeyError, TypeError):
             code, message = "http_error", response.text[:500] or response.reason_phrase
         return cls(response.status_code, code, message, _retry_after(response))
+
+
+def _request(request: type[Model], /, **fields: Any) -> Model:
+    """The request model, built here by the service's own rules: a value the service would refuse is refused
+    before anything is sent, with the status and code the service would answer."""
+    try:
+        return request.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        error = schemas.request_error(exc.errors())
+        raise FaceserveError(400, error.code, error.message) from None
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -103,8 +114,9 @@ class Faceserve:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _post(self, route: str, body: dict[str, Any], model: type[Model]) -> Model:
-        body = {k: v for k, v in body.items() if v is not None}  # the service's defaults apply
+    def _post(self, route: str, request: BaseModel | None, model: type[Model]) -> Model:
+        """Send a request model (the service's defaults apply to what it leaves out) and parse the response."""
+        body = {} if request is None else request.model_dump(mode="json", exclude_none=True)
         for attempt in range(self.retries + 1):
             wait = self.backoff_s * 2**attempt
             try:
@@ -133,17 +145,20 @@ class Faceserve:
             return False
 
     def info(self) -> schemas.ModelInfo:
-        return self._post("/info", {}, schemas.ModelInfo)
+        return self._post("/info", None, schemas.ModelInfo)
 
     # -- photos -----------------------------------------------------------------------------------
     def detect(
         self, image: ImageInput, *, min_confidence: float | None = None, max_faces: int | None = None
     ) -> schemas.DetectResponse:
-        body = {"image": encode_image(image), "min_confidence": min_confidence, "max_faces": max_faces}
-        return self._post("/detect", body, schemas.DetectResponse)
+        request = _request(
+            schemas.DetectRequest, image=encode_image(image), min_confidence=min_confidence, max_faces=max_faces
+        )
+        return self._post("/detect", request, schemas.DetectResponse)
 
     def embed(self, image: ImageInput, *, max_faces: int | None = None) -> schemas.EmbedResponse:
-        return self._post("/embed", {"image": encode_image(image), "max_faces": max_faces}, schemas.EmbedResponse)
+        request = _request(schemas.EmbedRequest, image=encode_image(image), max_faces=max_faces)
+        return self._post("/embed", request, schemas.EmbedResponse)
 
     def verify(
         self,
@@ -153,13 +168,14 @@ class Faceserve:
         security: schemas.Security | None = None,
         threshold: float | None = None,
     ) -> schemas.VerifyResponse:
-        body = {
-            "image_a": encode_image(image_a),
-            "image_b": encode_image(image_b),
-            "security": security,
-            "threshold": threshold,
-        }
-        return self._post("/verify", body, schemas.VerifyResponse)
+        request = _request(
+            schemas.VerifyRequest,
+            image_a=encode_image(image_a),
+            image_b=encode_image(image_b),
+            security=security,
+            threshold=threshold,
+        )
+        return self._post("/verify", request, schemas.VerifyResponse)
 
     def recognize(
         self,
@@ -171,15 +187,16 @@ class Faceserve:
         top_k: int | None = None,
         max_faces: int | None = None,
     ) -> schemas.RecognizeResponse:
-        body = {
-            "image": encode_image(image),
-            "directory": directory,
-            "security": security,
-            "threshold": threshold,
-            "top_k": top_k,
-            "max_faces": max_faces,
-        }
-        return self._post("/recognize", body, schemas.RecognizeResponse)
+        request = _request(
+            schemas.RecognizeRequest,
+            image=encode_image(image),
+            directory=directory,
+            security=security,
+            threshold=threshold,
+            top_k=top_k,
+            max_faces=max_faces,
+        )
+        return self._post("/recognize", request, schemas.RecognizeResponse)
 
     # -- enrolment --------------------------------------------------------------------------------
     def enroll(
@@ -193,32 +210,33 @@ class Faceserve:
         request_id: str | None = None,
         single_face: bool = False,
     ) -> schemas.EnrollResponse:
-        body = {
-            "image": encode_image(image),
-            "directory": directory,
-            "person_id": person_id,
-            "name": name,
-            "metadata": metadata,
-            "request_id": request_id or uuid.uuid4().hex,
-            "single_face": single_face,
-        }
-        return self._post("/enroll", body, schemas.EnrollResponse)
+        request = _request(
+            schemas.EnrollRequest,
+            image=encode_image(image),
+            directory=directory,
+            person_id=person_id,
+            name=name,
+            metadata=metadata,
+            request_id=request_id or uuid.uuid4().hex,
+            single_face=single_face,
+        )
+        return self._post("/enroll", request, schemas.EnrollResponse)
 
-    def enroll_batch(self, items: Sequence[schemas.EnrollItem]) -> schemas.EnrollBatchResponse:
+    def enroll_batch(self, items: Sequence[schemas.EnrollRequest]) -> schemas.EnrollBatchResponse:
         """Up to `info().limits.max_batch_items` enrolments in one call; each succeeds or fails on its own."""
         keyed = [
             item if item.request_id else item.model_copy(update={"request_id": uuid.uuid4().hex}) for item in items
         ]
-        body = {"items": [item.model_dump(exclude_none=True) for item in keyed]}
-        return self._post("/enroll_batch", body, schemas.EnrollBatchResponse)
+        return self._post(
+            "/enroll_batch", _request(schemas.EnrollBatchRequest, items=keyed), schemas.EnrollBatchResponse
+        )
 
     # -- persons and directories ------------------------------------------------------------------
     def list_persons(self, directory: str, *, limit: int = 50, offset: int = 0) -> schemas.PersonPage:
-        return self._post(
-            "/persons/list", {"directory": directory, "limit": limit, "offset": offset}, schemas.PersonPage
-        )
+        request = _request(schemas.ListPersonsRequest, directory=directory, limit=limit, offset=offset)
+        return self._post("/persons/list", request, schemas.PersonPage)
 
-    def persons(self, directory: str, *, page_size: int = 500) -> Iterator[schemas.PersonSummary]:
+    def persons(self, directory: str, *, page_size: int = MAX_LIST_LIMIT) -> Iterator[schemas.PersonSummary]:
         """Every person of a directory, by person_id, fetching a page at a time."""
         offset: int | None = 0
         while offset is not None:
@@ -227,32 +245,36 @@ class Faceserve:
             offset = page.next_offset
 
     def get_person(self, directory: str, person_id: str) -> schemas.Person:
-        return self._post("/persons/get", {"directory": directory, "person_id": person_id}, schemas.Person)
+        request = _request(schemas.PersonRequest, directory=directory, person_id=person_id)
+        return self._post("/persons/get", request, schemas.Person)
 
     def update_person(
         self, directory: str, person_id: str, *, name: str | None = None, metadata: dict[str, Any] | None = None
     ) -> schemas.Person:
-        body = {"directory": directory, "person_id": person_id, "name": name, "metadata": metadata}
-        return self._post("/persons/update", body, schemas.Person)
+        request = _request(
+            schemas.UpdatePersonRequest, directory=directory, person_id=person_id, name=name, metadata=metadata
+        )
+        return self._post("/persons/update", request, schemas.Person)
 
     def delete_person(self, directory: str, person_id: str) -> schemas.Deleted:
-        return self._post("/persons/delete", {"directory": directory, "person_id": person_id}, schemas.Deleted)
+        request = _request(schemas.PersonRequest, directory=directory, person_id=person_id)
+        return self._post("/persons/delete", request, schemas.Deleted)
 
     def delete_face(self, directory: str, face_id: str) -> schemas.Deleted:
-        return self._post("/faces/delete", {"directory": directory, "face_id": face_id}, schemas.Deleted)
+        request = _request(schemas.FaceRequest, directory=directory, face_id=face_id)
+        return self._post("/faces/delete", request, schemas.Deleted)
 
     def delete_directory(self, directory: str) -> schemas.Deleted:
-        return self._post("/directories/delete", {"directory": directory}, schemas.Deleted)
+        return self._post(
+            "/directories/delete", _request(schemas.DirectoryRequest, directory=directory), schemas.Deleted
+        )
 
-    def export_pages(self, directory: str, *, page_size: int = 256) -> Iterator[schemas.ExportPage]:
+    def export_pages(self, directory: str, *, page_size: int = DEFAULT_TRANSFER_PAGE) -> Iterator[schemas.ExportPage]:
         """The directory's faces with their vectors, a page at a time (needs a key with write access)."""
         cursor: str | None = None
         while True:
-            page = self._post(
-                "/directories/export",
-                {"directory": directory, "limit": page_size, "cursor": cursor},
-                schemas.ExportPage,
-            )
+            request = _request(schemas.ExportRequest, directory=directory, limit=page_size, cursor=cursor)
+            page = self._post("/directories/export", request, schemas.ExportPage)
             yield page
             if page.next_cursor is None:
                 return
@@ -260,5 +282,5 @@ class Faceserve:
 
     def import_faces(self, directory: str, model: str, faces: Sequence[schemas.GalleryFace]) -> schemas.ImportResponse:
         """Exported faces into `directory`; the service refuses (409) faces of another model."""
-        body = {"directory": directory, "model": model, "faces": [f.model_dump() for f in faces]}
-        return self._post("/directories/import", body, schemas.ImportResponse)
+        request = _request(schemas.ImportRequest, directory=directory, model=model, faces=list(faces))
+        return self._post("/directories/import", request, schemas.ImportResponse)

@@ -1,28 +1,266 @@
-"""Pydantic models for every request and response body.
+"""Pydantic models for every request and response body, and the one place a request is validated.
 
-The service builds its OpenAPI document from them and the Python client
-parses its responses with them, so both sides share one definition. Only
+The service declares its endpoints with the request models (BentoML reads
+its OpenAPI document and validates bodies with them), the request logic
+takes them already validated, and the Python client builds and parses the
+same models, so an endpoint's contract is written once. Each field carries
+its rule (faceserve/rules.py) and its stable error code, so a wrong value
+gets the same code at every endpoint and inside /enroll_batch items. Only
 pydantic is imported here: the client installs without torch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, WrapValidator, field_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
+from pydantic_core.core_schema import ErrorType, ValidatorFunctionWrapHandler
 
-DIRECTORY = Field(
-    ..., min_length=1, max_length=128, description="Gallery (tenant) the person belongs to.", examples=["office-berlin"]
+from faceserve import limits
+from faceserve.rules import (
+    InvalidInput,
+    check_directory,
+    check_face_id,
+    check_metadata_shape,
+    check_name,
+    check_person_id,
 )
+
+# pydantic's own error types; any other type in a validation error is one of our stable codes.
+PYDANTIC_ERRORS = frozenset(get_args(ErrorType))
+
+
+def _path(loc: Sequence[int | str]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def request_error(errors: Sequence[Mapping[str, Any]]) -> ErrorBody:
+    """The first problem of a request that failed validation, as the body the API answers with.
+
+    A field's own code when its rule was broken; `invalid_request` for what
+    no field owns (a missing field, a body that is not an object).
+    """
+    first = errors[0]
+    loc = tuple(first.get("loc", ()))
+    if first["type"] in PYDANTIC_ERRORS:
+        return ErrorBody(code="invalid_request", message=f"{_path(loc)}: {first['msg']}" if loc else first["msg"])
+    # a rule's message names its field already; nested fields (a batch's items, imported faces) say where
+    return ErrorBody(code=first["type"], message=f"{_path(loc[:-1])}: {first['msg']}" if len(loc) > 1 else first["msg"])
+
+
+def _rule(check: Callable[[Any], Any] | None = None, code: str | None = None) -> WrapValidator:
+    """A field's rule and stable code: `check` raises InvalidInput with its own code; a wrong type or a value out of
+    the declared bounds is `code` (None: left to pydantic, which makes it `invalid_request`)."""
+
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        try:
+            value = handler(value)
+        except ValidationError as exc:
+            inner = exc.errors()[0]
+            if inner["type"] not in PYDANTIC_ERRORS:  # a nested field's own rule: keep its code
+                where = _path((info.field_name or "", *inner["loc"][:-1]))
+                raise PydanticCustomError(inner["type"], f"{where}: {inner['msg']}") from None
+            if code is None or inner["loc"]:  # no code of ours, or an element's own shape: pydantic's error
+                raise
+            raise PydanticCustomError(code, f"{info.field_name}: {inner['msg']}") from None
+        try:
+            return value if check is None else check(value)
+        except InvalidInput as exc:
+            raise PydanticCustomError(exc.code, exc.message) from None
+
+    return WrapValidator(validate)
+
+
+# A tuning parameter: any value its type or bounds refuse is `invalid_parameter`.
+PARAMETER = _rule(code="invalid_parameter")
+
+
+def _id_schema(description: str, example: str) -> Any:
+    # the length is checked after NFC normalisation (faceserve/rules.py), so the schema documents it only
+    return Field(
+        description=description,
+        examples=[example],
+        json_schema_extra={"minLength": 1, "maxLength": limits.MAX_ID_LENGTH},
+    )
+
+
+Directory = Annotated[
+    str, _id_schema("Gallery (tenant) to work in.", "office-berlin"), _rule(check_directory, "invalid_directory")
+]
+PersonId = Annotated[
+    str,
+    _id_schema("Your id for the person, unique within the directory.", "emp-0042"),
+    _rule(check_person_id, "invalid_person_id"),
+]
+FaceId = Annotated[
+    str,
+    _id_schema("An enrolled face's id.", "3f0c6d9e-1b2a-4c5d-8e7f-0a1b2c3d4e5f"),
+    _rule(check_face_id, "invalid_face_id"),
+]
+Name = Annotated[
+    str | None,
+    Field(max_length=limits.MAX_NAME_LENGTH, description="Display name, without control characters."),
+    _rule(check_name, "invalid_name"),
+]
+METADATA_DESCRIPTION = "Any JSON object, stored with the person (size-limited)."
+Metadata = Annotated[
+    dict[str, Any] | None, Field(description=METADATA_DESCRIPTION), _rule(check_metadata_shape, "invalid_metadata")
+]
+Image = Annotated[
+    str,
+    # an empty image is refused where every image is decoded (api/inputs.py), as `empty_image`
+    Field(
+        description="JPEG, PNG or WebP: base64 or a data URI in JSON, or a file part of a multipart/form-data upload.",
+        json_schema_extra={"minLength": 1},
+    ),
+]
 Security = Literal["low", "medium", "high", "strict"]
-SECURITY = Field(
-    None,
-    description="How sure a match must be: the chance a stranger is named as someone, per face, at most "
-    "5% (low), 1% (medium), 0.1% (high), 0.01% (strict), for any directory size. Default: the service's setting.",
-)
+SecurityParameter = Annotated[
+    Security | None,
+    Field(
+        description="How sure a match must be: the chance a stranger is named as someone, per face, at most "
+        "5% (low), 1% (medium), 0.1% (high), 0.01% (strict), for any directory size. Default: the service's setting."
+    ),
+    PARAMETER,
+]
+MaxFaces = Annotated[int | None, Field(ge=1, description="Most faces returned (the service caps it too)."), PARAMETER]
 Decision = Literal["match", "unknown", "ambiguous"]
-PERSON_ID = Field(..., min_length=1, max_length=128, description="Your id for the person.", examples=["emp-0042"])
+
+
+# -- requests ------------------------------------------------------------------------------------------
+
+
+class DetectRequest(BaseModel):
+    image: Image
+    min_confidence: Annotated[
+        float | None, Field(ge=0, le=1, description="Lowest detection score kept."), PARAMETER
+    ] = None
+    max_faces: MaxFaces = None
+
+
+class EmbedRequest(BaseModel):
+    image: Image
+    max_faces: MaxFaces = None
+
+
+class VerifyRequest(BaseModel):
+    image_a: Image
+    image_b: Image
+    threshold: Annotated[float | None, Field(ge=-1, le=1, description="Expert override of `security`."), PARAMETER] = (
+        None
+    )
+    security: SecurityParameter = None
+
+
+class EnrollRequest(BaseModel):
+    """One enrolment: a call to /enroll, or one item of /enroll_batch."""
+
+    image: Image
+    directory: Directory
+    person_id: PersonId
+    name: Name = None
+    metadata: Metadata = None
+    request_id: Annotated[
+        str | None,
+        Field(
+            max_length=limits.MAX_REQUEST_ID_LENGTH,
+            description="Idempotency key: a retry with the same id stores nothing twice.",
+        ),
+        PARAMETER,
+    ] = None
+    single_face: Annotated[
+        bool,
+        Field(description="Refuse a photo with several faces (422 several_faces) instead of enrolling the largest."),
+        PARAMETER,
+    ] = False
+
+
+class RejectedItem(BaseModel):
+    """An /enroll_batch item that broke a rule: reported in its place while the other items run."""
+
+    error: ErrorBody
+
+
+def _item_or_rejection(value: Any, handler: ValidatorFunctionWrapHandler) -> EnrollRequest | RejectedItem:
+    if isinstance(value, (EnrollRequest, RejectedItem)):
+        return value
+    try:
+        return EnrollRequest.model_validate(value)
+    except ValidationError as exc:
+        return RejectedItem(error=request_error(exc.errors()))
+
+
+class EnrollBatchRequest(BaseModel):
+    items: Annotated[
+        list[Annotated[EnrollRequest | SkipJsonSchema[RejectedItem], WrapValidator(_item_or_rejection)]],
+        Field(
+            min_length=1,
+            max_length=limits.MAX_BATCH_ITEMS,
+            description="Enrolments, each validated and reported on its own.",
+        ),
+        _rule(code="invalid_batch"),
+    ]
+
+
+class RecognizeRequest(BaseModel):
+    image: Image
+    directory: Directory
+    threshold: Annotated[
+        float | None,
+        Field(ge=-1, le=1, description="Expert override of `security`: cosine similarity to accept."),
+        PARAMETER,
+    ] = None
+    top_k: Annotated[
+        int | None, Field(ge=1, le=limits.MAX_TOP_K, description="Nearest faces considered."), PARAMETER
+    ] = None
+    max_faces: MaxFaces = None
+    security: SecurityParameter = None
+
+
+class DirectoryRequest(BaseModel):
+    directory: Directory
+
+
+class ListPersonsRequest(BaseModel):
+    directory: Directory
+    limit: Annotated[int, Field(ge=1, le=limits.MAX_LIST_LIMIT), PARAMETER] = limits.DEFAULT_LIST_LIMIT
+    offset: Annotated[int, Field(ge=0), PARAMETER] = 0
+
+
+class PersonRequest(BaseModel):
+    """One person: /persons/get and /persons/delete."""
+
+    directory: Directory
+    person_id: PersonId
+
+
+class UpdatePersonRequest(BaseModel):
+    directory: Directory
+    person_id: PersonId
+    name: Name = None
+    metadata: Metadata = None
+
+
+class FaceRequest(BaseModel):
+    directory: Directory
+    face_id: FaceId
+
+
+class ExportRequest(BaseModel):
+    directory: Directory
+    limit: Annotated[int, Field(ge=1, le=limits.MAX_TRANSFER_PAGE), PARAMETER] = limits.DEFAULT_TRANSFER_PAGE
+    cursor: Annotated[
+        str | None,
+        Field(max_length=limits.MAX_CURSOR_LENGTH, description="next_cursor of the previous page."),
+        PARAMETER,
+    ] = None
+
+
+# -- responses -----------------------------------------------------------------------------------------
 
 
 class Point(BaseModel):
@@ -86,30 +324,24 @@ class EnrollResponse(BaseModel):
     model: str
 
 
-class EnrollItem(BaseModel):
-    image: str = Field(description="Base64 image or data URI.")
-    directory: str = DIRECTORY
-    person_id: str = PERSON_ID
-    name: str | None = Field(None, max_length=256)
-    metadata: dict[str, Any] | None = None
-    request_id: str | None = Field(
-        None, max_length=128, description="Idempotency key: a retry with the same id stores nothing twice."
-    )
-    single_face: bool = Field(
-        False, description="Refuse a photo with several faces (422 several_faces) instead of enrolling the largest."
-    )
-
-
 class ErrorBody(BaseModel):
     code: str = Field(examples=["no_face"])
     message: str
 
 
-class EnrollItemResult(BaseModel):
+class EnrollItemSucceeded(BaseModel):
     index: int
-    ok: bool
-    result: EnrollResponse | None = None
-    error: ErrorBody | None = None
+    ok: Literal[True] = True
+    result: EnrollResponse
+
+
+class EnrollItemFailed(BaseModel):
+    index: int
+    ok: Literal[False] = False
+    error: ErrorBody
+
+
+EnrollItemResult = Annotated[EnrollItemSucceeded | EnrollItemFailed, Field(discriminator="ok")]
 
 
 class EnrollBatchResponse(BaseModel):
@@ -256,10 +488,12 @@ class ModelInfo(BaseModel):
 class GalleryFace(BaseModel):
     """One enrolled face as exported, and as imported: all it takes to restore it in a gallery of the same model."""
 
-    face_id: str = Field(min_length=1, max_length=128)
-    person_id: str = PERSON_ID
-    name: str | None = Field(None, max_length=256)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    face_id: FaceId
+    person_id: PersonId
+    name: Name = None
+    metadata: Annotated[
+        dict[str, Any], Field(description=METADATA_DESCRIPTION), _rule(check_metadata_shape, "invalid_metadata")
+    ] = Field(default_factory=dict)
     created_at: str = Field(description="ISO 8601, kept from the original enrolment.")
     source_sha256: str = Field("", pattern=r"^([0-9a-f]{64})?$")
     box: Box
@@ -285,3 +519,13 @@ class ImportResponse(BaseModel):
     directory: str
     imported_faces: int
     persons: int
+
+
+class ImportRequest(BaseModel):
+    directory: Directory
+    model: Annotated[str, Field(description="The model the faces were exported from; must be this one's."), PARAMETER]
+    faces: Annotated[
+        list[GalleryFace],
+        Field(min_length=1, max_length=limits.MAX_TRANSFER_PAGE),
+        _rule(code="invalid_batch"),
+    ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import IO
@@ -46,7 +46,7 @@ def export_directory(
                 "directory": directory,
                 "model": page.model,
                 "dim": page.dim,
-                "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
             out.write(json.dumps(header) + "\n")
         for face in page.faces:

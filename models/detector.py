@@ -80,7 +80,7 @@ class FaceDetector:
         (BENCHMARKS.md, "Bare models": padded vs per image).
         """
         scales = [self._scale_for(img) for img in images]
-        small = [self._resized(img, s) for img, s in zip(images, scales)]
+        small = [self._resized(img, s) for img, s in zip(images, scales, strict=False)]
         # MTCNN's pyramid starts at min_face_size: an image whose short side is below it has no scale to
         # run and facenet-pytorch raises on the empty pyramid. No face that small is looked for, so none is found.
         searchable = [i for i, img in enumerate(small) if min(img.shape[:2]) >= self.config.min_face_size]
@@ -88,7 +88,7 @@ class FaceDetector:
         isolate = batch_or_one_by_one if self._pad_batches and len(batch) > 1 else one_by_one
         found = isolate(self._detect_padded, batch, "face detection")
         results: list[Detection] = [[] for _ in images]
-        for i, result in zip(searchable, found):
+        for i, result in zip(searchable, found, strict=False):
             results[i] = None if result is None else self._faces(*result, scales[i], images[i].shape)
         return results
 
@@ -100,14 +100,14 @@ class FaceDetector:
             batch[i, : img.shape[0], : img.shape[1]] = img
         with torch.inference_mode():
             boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
-        return list(zip(boxes, probs, points))
+        return list(zip(boxes, probs, points, strict=False))
 
     def _faces(self, boxes, probs, points, scale: float, shape: tuple[int, ...]) -> list[DetectedFace]:
         if boxes is None:
             return []
         h, w = shape[:2]
         faces = []
-        for box, prob, pts in zip(boxes, probs, points):
+        for box, prob, pts in zip(boxes, probs, points, strict=False):
             if prob is None or prob < self.config.min_confidence:
                 continue
             x1, y1, x2, y2 = (float(v) / scale for v in box)

@@ -38,7 +38,7 @@ def _add_zero_padded(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """
     if a.shape == b.shape:
         return a + b
-    channels, rows, cols = (max(x, y) for x, y in zip(a.shape[1:], b.shape[1:]))
+    channels, rows, cols = (max(x, y) for x, y in zip(a.shape[1:], b.shape[1:], strict=False))
 
     def pad(t: torch.Tensor) -> torch.Tensor:
         return F.pad(t, (0, cols - t.shape[3], 0, rows - t.shape[2], 0, channels - t.shape[1]))

@@ -209,4 +209,4 @@ def measure(face: DetectedFace, chip: np.ndarray, width: int, height: int) -> Qu
 
 
 def measure_all(faces: Sequence[DetectedFace], chips: np.ndarray, width: int, height: int) -> list[Quality]:
-    return [measure(face, chip, width, height) for face, chip in zip(faces, chips)]
+    return [measure(face, chip, width, height) for face, chip in zip(faces, chips, strict=True)]

@@ -117,7 +117,7 @@ def parse(data: bytes) -> ShapeModel:
         raise reader.fail("anchor and delta lists do not match the cascades")
     anchor_array = np.array(anchors, dtype=np.int64)
     features = anchor_array.shape[1]
-    split_a, split_b, thresholds, leaves = (np.stack(arrays) for arrays in zip(*forests))
+    split_a, split_b, thresholds, leaves = (np.stack(arrays) for arrays in zip(*forests, strict=True))
     if anchor_array.max() >= parts or max(split_a.max(), split_b.max()) >= features:
         raise reader.fail("an anchor or split index is out of range")
     return ShapeModel(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import qdrant_edge as qe
 
@@ -107,7 +107,11 @@ class EdgeStore:
                 offset=offset, limit=limit, filter=_filter(scope), with_payload=True, with_vector=with_vectors
             )
         )
-        points = [Point(str(r.id), list(r.vector or []) if with_vectors else [], r.payload or {}) for r in records]
+        # the collection has one unnamed dense vector, so a record's vector is a list of floats
+        points = [
+            Point(str(r.id), list(cast(list[float], r.vector or [])) if with_vectors else [], r.payload or {})
+            for r in records
+        ]
         return points, (None if next_offset is None else str(next_offset))
 
     def count(self, scope: Scope) -> int:

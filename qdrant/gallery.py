@@ -13,21 +13,27 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
+from faceserve.limits import MAX_SEARCH_LIMIT, MAX_TRANSFER_PAGE
+from faceserve.rules import (
+    InvalidInput,
+    check_directory,
+    check_face_id,
+    check_metadata,
+    check_name,
+    check_person_id,
+)
 from qdrant.domain import (
     FACE,
     MAX_HEALTH_FACES_PER_PERSON,
-    MAX_SEARCH_LIMIT,
-    MAX_TRANSFER_PAGE,
     NEGATIVE,
     Conflict,
     Hit,
     ImportedPerson,
-    InvalidInput,
     Kind,
     NewFace,
     Person,
@@ -36,11 +42,6 @@ from qdrant.domain import (
     PersonVectors,
     StoredFace,
     check_detection,
-    check_directory,
-    check_face_id,
-    check_metadata,
-    check_name,
-    check_person_id,
     point_id,
 )
 from qdrant.payload import face_payload, kind_of, metadata_of, person_fields, stored_face
@@ -100,7 +101,9 @@ class Gallery:
         metadata = None if metadata is None else check_metadata(metadata, self.max_metadata_bytes)
         vectors, face_ids = self._checked_faces(faces)
         with self._write_lock:
-            self._check_no_conflict(scope, [(fid, f) for fid, f in zip(face_ids, faces) if f.face_id is not None])
+            self._check_no_conflict(
+                scope, [(fid, f) for fid, f in zip(face_ids, faces, strict=True) if f.face_id is not None]
+            )
             # A photo enrolled without a name or metadata keeps the person's current ones.
             existing = [p.payload for p in self.store.scroll(scope, 1, None)[0]]
             if existing:
@@ -126,7 +129,9 @@ class Gallery:
         with self._write_lock:
             if not self.store.count(Scope(scope.directory, scope.person_id, kind=FACE)):
                 return None
-            self._check_no_conflict(scope, [(fid, f) for fid, f in zip(face_ids, faces) if f.face_id is not None])
+            self._check_no_conflict(
+                scope, [(fid, f) for fid, f in zip(face_ids, faces, strict=True) if f.face_id is not None]
+            )
             self._upsert(scope, faces, vectors, face_ids, None, {})
         return face_ids
 
@@ -152,7 +157,7 @@ class Gallery:
         metadata: dict[str, Any],
     ) -> None:
         """One write of a person's faces or negatives (scope.kind says which): all stored or none."""
-        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        now = datetime.now(UTC).isoformat(timespec="milliseconds")
         kind: Kind = scope.kind or FACE
         self.store.upsert(
             [
@@ -161,7 +166,7 @@ class Gallery:
                     vector,
                     face_payload(scope, face_id, face, name, metadata, now, self.model_id, kind),
                 )
-                for face, vector, face_id in zip(faces, vectors, face_ids)
+                for face, vector, face_id in zip(faces, vectors, face_ids, strict=True)
             ]
         )
 

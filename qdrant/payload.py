@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from qdrant.domain import FACE, NEGATIVE, Kind, NewFace, StoredFace, encode_metadata
+from faceserve.rules import encode_metadata
+from qdrant.domain import FACE, NEGATIVE, Kind, NewFace, StoredFace
 from qdrant.store import Scope
 
 METADATA_KEY = "metadata_json"

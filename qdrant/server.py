@@ -9,7 +9,7 @@ behaviour tests on when no server is configured.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from qdrant_client import QdrantClient, models
 
@@ -99,7 +99,11 @@ class ServerStore:
             with_payload=True,
             with_vectors=with_vectors,
         )
-        points = [Point(str(r.id), list(r.vector or []) if with_vectors else [], r.payload or {}) for r in records]
+        # the collection has one unnamed dense vector, so a record's vector is a list of floats
+        points = [
+            Point(str(r.id), list(cast(list[float], r.vector or [])) if with_vectors else [], r.payload or {})
+            for r in records
+        ]
         return points, (None if next_offset is None else str(next_offset))
 
     def count(self, scope: Scope) -> int:

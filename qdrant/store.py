@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from qdrant.domain import FACE, NEGATIVE, Kind, check_directory
+from faceserve.rules import check_directory
+from qdrant.domain import FACE, NEGATIVE, Kind
 
 # The readiness probe writes and deletes a point here. check_directory refuses control characters, so no
 # caller can name, read, list or delete this directory, and the probe can never touch a caller's data.

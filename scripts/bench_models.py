@@ -81,7 +81,7 @@ def main() -> None:
         row = []
         for batch in (1, 8, 32, 64):
             chips = real_chips(detector, entry.geometry, batch)
-            seconds = timed(lambda: embedder.embed(chips), args.repeats)
+            seconds = timed(lambda embedder=embedder, chips=chips: embedder.embed(chips), args.repeats)
             worst_embed = max(worst_embed, seconds)
             row.append(f"b{batch}: {batch / seconds:7.1f}")
         print(f"{model_id:18} " + "  ".join(row))
@@ -93,8 +93,8 @@ def main() -> None:
         net.to(memory_format=torch.contiguous_format)
     for size in ((640, 480), (1920, 1080)):
         images = [resized(p, size) for p in PHOTOS]
-        seconds = timed(lambda: [detector.detect([img]) for img in images], args.repeats) / len(images)
-        before = timed(lambda: [nchw.detect([img]) for img in images], args.repeats) / len(images)
+        seconds = timed(lambda images=images: [detector.detect([img]) for img in images], args.repeats) / len(images)
+        before = timed(lambda images=images: [nchw.detect([img]) for img in images], args.repeats) / len(images)
         megapixels = size[0] * size[1] / 1e6
         print(
             f"{size[0]}x{size[1]}: {seconds * 1000:7.1f} ms/image  {megapixels / seconds:6.2f} MP/s (detected at max side {detector.config.max_side})"

@@ -119,9 +119,11 @@ def bench_embedder(seconds: float, repeats: int) -> None:
     runs = {}
     for batching in (True, False):
         env = {"FACESERVE_ADAPTIVE_BATCHING": str(batching).lower()}
-        with tempfile.TemporaryDirectory() as tmp:
-            with running_service(env, Path(tmp) / "embedder.log", target="scripts.embed_gateway:EmbedGateway") as svc:
-                runs[batching] = asyncio.run(drive_embedder(svc.url, chips, 32, seconds))
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            running_service(env, Path(tmp) / "embedder.log", target="scripts.embed_gateway:EmbedGateway") as svc,
+        ):
+            runs[batching] = asyncio.run(drive_embedder(svc.url, chips, 32, seconds))
         print(runs[batching].line(f"served, batching {'on' if batching else 'off'}, 32 clients x 1 chip", "faces"))
     print(f"served (batching on) / bare best (batch {best}): {runs[True].rate / bare[best]:.2f}")
     print(f"served embedder, batching on / off: {runs[True].rate / runs[False].rate:.2f}")

@@ -28,7 +28,7 @@ def labelled_vectors(model_id: str, dirs: tuple[Path, ...]) -> tuple[list[Labell
     """The photos in which a face was found, and the unit vector of each one's largest face."""
     photos = identity_photos(dirs)
     vectors = embed_largest(model_id, [p.path for p in photos])
-    kept = [(p, v) for p, v in zip(photos, vectors) if v is not None]
+    kept = [(p, v) for p, v in zip(photos, vectors, strict=False) if v is not None]
     return [p for p, _ in kept], np.stack([v for _, v in kept])
 
 
@@ -59,7 +59,7 @@ def print_table(calibration: Calibration, impostors: np.ndarray) -> None:
         f"{calibration.genuine_pairs} same-person pairs; ambiguity margin {calibration.ambiguity_margin:.4f}"
     )
     print("  per-comparison FAR  threshold  observed FAR at it (pairs over)")
-    for rate, similarity in zip(reversed(calibration.rates), reversed(calibration.similarities)):
+    for rate, similarity in zip(reversed(calibration.rates), reversed(calibration.similarities), strict=False):
         over = int(np.count_nonzero(impostors >= similarity))
         print(f"  {rate:18.1e}  {similarity:9.4f}  {over / len(impostors):.1e} ({over})")
 

@@ -138,7 +138,7 @@ GATE_TABLES: list[tuple[str, Callable[[Quality], float], tuple[float, ...], bool
 
 def print_gate_tables(qualities: list[Quality], a: np.ndarray, b: np.ndarray, fails: np.ndarray) -> None:
     n = len(qualities)
-    failing = set(zip(a[fails].tolist(), b[fails].tolist()))
+    failing = set(zip(a[fails].tolist(), b[fails].tolist(), strict=True))
     compared = set(a.tolist()) | set(b.tolist())
     bad_faces = set(a[fails].tolist()) | set(b[fails].tolist())
     good = compared - bad_faces

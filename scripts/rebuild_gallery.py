@@ -32,7 +32,7 @@ import qdrant_edge as qe
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qdrant.domain import encode_metadata  # noqa: E402
+from faceserve.rules import encode_metadata  # noqa: E402
 from qdrant.edge import EdgeStore  # noqa: E402
 from qdrant.payload import LEGACY_METADATA_KEY, METADATA_KEY  # noqa: E402
 from qdrant.store import PROBE_DIRECTORY, Point  # noqa: E402

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,8 +17,11 @@ from scripts.faces_data import FACES_DIR
 
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
-    """../shared/faces; tests that need real photos skip, rather than fail, on a checkout without it."""
+    """../shared/faces; tests that need real photos skip on a checkout without it, but fail in CI, which
+    promises the photos (.ci/run), so a broken CI layout cannot pass by skipping everything."""
     if not FACES_DIR.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but the shared photos are missing at {FACES_DIR}")
         pytest.skip(f"shared photos not found at {FACES_DIR}")
     return FACES_DIR
 

@@ -50,6 +50,8 @@ def test_x_api_key_header_works_too(service_url, image):
 
 
 def test_read_key_reads_its_directory_only(service_url, image, seeded):
+    info = call(service_url, "info", None).json()
+    exported = call(service_url, "directories/export", "admin", directory="tenant-a").json()["faces"][0]
     assert call(service_url, "recognize", "reader-a", image=image, directory="tenant-a").status_code == 200
     assert call(service_url, "persons/list", "reader-a", directory="tenant-a").status_code == 200
     assert call(service_url, "persons/get", "reader-a", directory="tenant-a", person_id="biden").status_code == 200
@@ -62,6 +64,9 @@ def test_read_key_reads_its_directory_only(service_url, image, seeded):
         ("persons/update", {"directory": "tenant-a", "person_id": "biden", "name": "x"}),
         ("faces/delete", {"directory": "tenant-a", "face_id": "x"}),
         ("directories/delete", {"directory": "tenant-a"}),
+        # an export is every vector of a directory, an import writes: neither is a read
+        ("directories/export", {"directory": "tenant-a"}),
+        ("directories/import", {"directory": "tenant-a", "model": info["model"], "faces": [exported]}),
     ]:
         response = call(service_url, endpoint, "reader-a", **body)
         assert response.status_code == 403, (endpoint, response.text)
@@ -101,10 +106,34 @@ def test_keys_are_held_hashed():
     key = "s3cret-token"
     authorizer = Authorizer([ApiKey(name="k", sha256=hash_key(key), directories=["d"], access="read")], enabled=True)
     assert key not in repr(authorizer.__dict__)
-    authorizer.check({"authorization": f"Bearer {key}"}, ["d"], "read")
+    resolved = authorizer.resolve({"authorization": f"Bearer {key}"})
+    resolved.require("d", "read")
     with pytest.raises(ApiError) as info:
-        authorizer.check({"authorization": f"Bearer {key}"}, ["d"], "write")
+        resolved.require("d", "write")
     assert info.value.status == 403
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"authorization": "Bearer wrong"}, {"x-api-key": "wrong"}, {"authorization": "Basic abc"}]
+)
+def test_a_missing_or_unknown_key_is_refused_where_a_key_is_needed(headers):
+    resolved = Authorizer([ApiKey(name="k", sha256=hash_key("k"), directories=["*"], access="write")], True).resolve(
+        headers
+    )
+    for need in (resolved.require_any, lambda: resolved.require("d", "read")):
+        with pytest.raises(ApiError) as info:
+            need()
+        assert (info.value.status, info.value.code, info.value.headers) == (
+            401,
+            "unauthorized",
+            {"WWW-Authenticate": "Bearer"},
+        )
+
+
+def test_disabled_auth_allows_everything():
+    resolved = Authorizer([], enabled=False).resolve({})
+    resolved.require_any()
+    resolved.require("any-directory", "write")
 
 
 def test_enabled_auth_without_keys_refuses_to_start():

@@ -51,14 +51,16 @@ def test_a_thin_strip_batched_with_real_photos_fails_nobody(service_url):
     real = [(b64(path.read_bytes()), faces) for path, faces in PHOTOS.items()]
     # several rounds of one strip sent at the same moment as the photos, so they share detector batches
     bodies = [(bad, 0)] + real
-    with httpx.Client(base_url=service_url, headers=auth("reader-a"), timeout=120) as http:
-        with ThreadPoolExecutor(len(bodies)) as pool:
-            for _ in range(3):
-                responses = list(pool.map(lambda body: http.post("/detect", json={"image": body[0]}), bodies))
-                for response, (_, faces) in zip(responses, bodies):
-                    assert response.status_code == 200, response.text
-                    assert len(response.json()["faces"]) == faces
-                assert responses[0].json()["image"] == {"width": 65500, "height": 16}
+    with (
+        httpx.Client(base_url=service_url, headers=auth("reader-a"), timeout=120) as http,
+        ThreadPoolExecutor(len(bodies)) as pool,
+    ):
+        for _ in range(3):
+            responses = list(pool.map(lambda body: http.post("/detect", json={"image": body[0]}), bodies))
+            for response, (_, faces) in zip(responses, bodies, strict=True):
+                assert response.status_code == 200, response.text
+                assert len(response.json()["faces"]) == faces
+            assert responses[0].json()["image"] == {"width": 65500, "height": 16}
 
 
 def test_a_16_by_2400000_png_is_an_image_without_faces(service_url):

@@ -10,6 +10,7 @@ from PIL import Image
 from server import KEYS
 
 from faceserve import Faceserve, FaceserveError, schemas
+from models.registry import EMBEDDERS
 from scripts.faces_data import FACES_DIR
 
 JOHNS = FACES_DIR / "dlib/examples/johns"
@@ -39,7 +40,7 @@ def enrolled(client) -> list[str]:
 
 def test_typed_round_trip_on_real_photos(client, enrolled):
     info = client.info()
-    assert info.model == "dlib-resnet" and info.limits.max_batch_items >= 1
+    assert info.model in EMBEDDERS and info.limits.max_batch_items >= 1
     for person in enrolled:
         result = client.recognize(photos(person)[4], "client-src")
         assert isinstance(result, schemas.RecognizeResponse)
@@ -49,7 +50,7 @@ def test_typed_round_trip_on_real_photos(client, enrolled):
     other = client.verify(photos("John_Salley")[0], photos("John_Simm")[0])
     assert same.same_person and not other.same_person
     embedded = client.embed(photos("John_Savage")[0].read_bytes())
-    assert embedded.dim == 128 and len(embedded.faces[0].embedding) == 128
+    assert embedded.dim == EMBEDDERS[info.model].dim == len(embedded.faces[0].embedding)
     with open(GROUP, "rb") as f:
         assert len(client.detect(f).faces) == 3  # two named adults and a child (MANIFEST.csv)
     assert [p.person_id for p in client.persons("client-src", page_size=1)] == enrolled
@@ -71,10 +72,13 @@ def test_errors_carry_the_service_codes(client, service_url, enrolled):
     assert (info.value.status, info.value.code) == (404, "not_found")
     with Faceserve(service_url, KEYS["reader-a"]) as reader, pytest.raises(FaceserveError) as info:
         reader.enroll(photos("John_Simm")[0], "client-src", "x")
-    assert info.value.status == 403
+    assert (info.value.status, info.value.code) == (403, "forbidden")
     with Faceserve(service_url, "not-a-key") as stranger, pytest.raises(FaceserveError) as info:
         stranger.list_persons("client-src")
-    assert info.value.status == 401
+    assert (info.value.status, info.value.code) == (401, "unauthorized")
+    with pytest.raises(FaceserveError) as info:
+        client.enroll(GROUP, "client-src", "bad\nid")
+    assert (info.value.status, info.value.code) == (400, "invalid_person_id")  # the service's rule, checked here
     assert sum(p.face_count for p in client.persons("client-src")) == 6  # nothing was stored by the failures
 
 
@@ -82,7 +86,7 @@ def test_export_and_import_move_a_directory(client, service_url, enrolled):
     pages = list(client.export_pages("client-src", page_size=4))
     assert [len(p.faces) for p in pages] == [4, 2] and pages[-1].next_cursor is None
     faces = [face for page in pages for face in page.faces]
-    assert {f.person_id for f in faces} == set(enrolled) and all(len(f.embedding) == 128 for f in faces)
+    assert {f.person_id for f in faces} == set(enrolled) and all(len(f.embedding) == pages[0].dim for f in faces)
 
     client.delete_directory("client-dst")
     assert client.import_faces("client-dst", pages[0].model, faces).imported_faces == 6
@@ -96,10 +100,11 @@ def test_export_and_import_move_a_directory(client, service_url, enrolled):
     assert (info.value.status, info.value.code) == (409, "model_mismatch")
     with Faceserve(service_url, KEYS["reader-a"]) as reader, pytest.raises(FaceserveError) as info:
         next(reader.export_pages("tenant-a"))
-    assert info.value.status == 403  # an export is every vector of a directory: write keys only
+    # an export is every vector of a directory: write keys only
+    assert (info.value.status, info.value.code) == (403, "forbidden")
     with pytest.raises(FaceserveError) as info:
         next(client.export_pages("client-src", page_size=0))
-    assert info.value.status == 400
+    assert (info.value.status, info.value.code) == (400, "invalid_parameter")
 
 
 def test_load_shedding_is_retried_after_the_advertised_delay():

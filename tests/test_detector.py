@@ -88,7 +88,7 @@ def test_batch_of_different_sizes_matches_single_calls(pad_batches):
     batched = detector.detect(images)
     single = [detector.detect([img])[0] for img in images]
     assert [len(f) for f in batched] == [len(f) for f in single] == [6, 1, 0]
-    for faces_b, faces_s in zip(batched, single):
+    for faces_b, faces_s in zip(batched, single, strict=False):
         for s in faces_s:
             assert max(iou(b.box, s.box) for b in faces_b) > 0.8
 

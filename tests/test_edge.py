@@ -160,8 +160,8 @@ def test_validation_errors_log_fields_not_values(edge: Running):
     marker = f"NAME-MARKER-{uuid.uuid4().hex}"
     body = {"image": "aGVsbG8=", "directory": "edge", "person_id": "p", "name": marker * 10}
     response = httpx.post(f"{edge.url}/enroll", json=body, headers=auth(), timeout=30)
-    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_request")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_name")
     time.sleep(1)  # the worker's log line reaches the file
     log = edge.log_path.read_text(errors="replace")
-    assert "invalid_request on /enroll [POST]: name (string_too_long)" in log
+    assert "invalid body on /enroll [POST]: name (invalid_name)" in log
     assert marker not in log

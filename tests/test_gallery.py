@@ -322,8 +322,8 @@ def test_metadata_depth_and_size_limits(gallery):
     assert gallery.match_persons("d", unit(1))[0].metadata == nested(8)
     for bad in (nested(9), nested(150), {f"k{i}": i for i in range(257)}, {"a": [0] * 256}, {"x": float("nan")}):
         for call in (
-            lambda: gallery.add_faces("d", "p", [face(unit(2))], metadata=bad),
-            lambda: gallery.update_person("d", "p", metadata=bad),
+            lambda bad=bad: gallery.add_faces("d", "p", [face(unit(2))], metadata=bad),
+            lambda bad=bad: gallery.update_person("d", "p", metadata=bad),
         ):
             with pytest.raises(InvalidInput) as info:
                 call()
@@ -582,6 +582,6 @@ def test_person_vectors_pages_persons_with_their_faces_only(gallery):
     assert [p.person_id for p in seen] == sorted(vectors) and not any(p.truncated for p in seen)
     for person in seen:
         assert set(person.face_ids) == set(ids[person.person_id]) and person.name == person.person_id.upper()
-        by_id = dict(zip(ids[person.person_id], vectors[person.person_id]))
-        for face_id, vector in zip(person.face_ids, person.vectors):
+        by_id = dict(zip(ids[person.person_id], vectors[person.person_id], strict=True))
+        for face_id, vector in zip(person.face_ids, person.vectors, strict=True):
             assert float(vector @ by_id[face_id]) > 0.9999

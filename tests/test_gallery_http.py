@@ -100,10 +100,10 @@ def test_a_request_id_reused_for_another_photo_is_a_conflict(service_url):
 
     with ThreadPoolExecutor(16) as pool:
         responses = list(pool.map(enrol, photos))
-    winners = {photo for photo, r in zip(photos, responses) if r.status_code == 200}
+    winners = {photo for photo, r in zip(photos, responses, strict=False) if r.status_code == 200}
     assert len(winners) == 1, [r.text for r in responses]
     (winner,) = winners
-    for photo, response in zip(photos, responses):
+    for photo, response in zip(photos, responses, strict=False):
         if photo == winner:
             assert response.status_code == 200
         else:

@@ -66,7 +66,11 @@ def test_raising_the_security_level_never_turns_unknown_into_a_match(service_url
             named.append(face["match"]["person_id"] if face["decision"] == "match" else None)
         thresholds.append(result["threshold"])
         if previous is not None:
-            assert all(now is None or now == before for now, before in zip(named, previous)), (level, named, previous)
+            assert all(now is None or now == before for now, before in zip(named, previous, strict=False)), (
+                level,
+                named,
+                previous,
+            )
         previous = named
     assert thresholds == sorted(thresholds) and thresholds[0] < thresholds[-1]
 
@@ -111,4 +115,4 @@ def test_info_reports_calibration_and_levels(service_url):
 
 def test_bad_security_level_is_a_400(service_url):
     response = post(service_url, "recognize", image=b64(ANGELINA), directory="open-set", security="paranoid")
-    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_parameter"

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from server import auth
 
+from models.registry import EMBEDDERS
 from scripts.faces_data import FACES_DIR
 
 JOHNS = FACES_DIR / "dlib/examples/johns"
@@ -57,8 +58,10 @@ def enrolled_johns(service_url) -> dict[str, list[Path]]:
 
 
 def test_info_names_the_model(service_url):
+    """Whichever model `auto` resolved to on this machine: /info must describe it as the registry does."""
     info = ok(post(service_url, "info"))
-    assert info["model"] == "dlib-resnet" and info["dim"] == 128
+    spec = EMBEDDERS[info["model"]]
+    assert (info["dim"], info["input_size"], info["threshold"]) == (spec.dim, spec.geometry.size, spec.threshold)
     assert 0 < info["threshold"] < 1
 
 
@@ -131,7 +134,7 @@ def test_verify_same_and_different(service_url):
 
 def test_embed_returns_unit_vectors(service_url):
     faces = ok(post(service_url, "embed", image=b64(KNN / "train/obama/obama.jpg")))["faces"]
-    assert len(faces) == 1 and len(faces[0]["embedding"]) == 128
+    assert len(faces) == 1 and len(faces[0]["embedding"]) == ok(post(service_url, "info"))["dim"]
     assert abs(sum(v * v for v in faces[0]["embedding"]) - 1) < 1e-3
 
 
@@ -232,4 +235,4 @@ def _batch_size_counts(metrics: str, service: str) -> dict[float, float]:
             buckets[float(le)] = buckets.get(float(le), 0) + float(line.rsplit(" ", 1)[1])
     # cumulative buckets → observations with batch size above each bound
     ordered = sorted(buckets.items())
-    return {bound: count - prev for (bound, count), (_, prev) in zip(ordered, [(0, 0)] + ordered[:-1])}
+    return {bound: count - prev for (bound, count), (_, prev) in zip(ordered, [(0, 0)] + ordered[:-1], strict=False)}

@@ -157,7 +157,7 @@ def test_mtcnn_boxes_map_to_hog_like_squares(faces: list[Face], predictor: Shape
     side = right - left + 1
     mtcnn_like = (left + 0.0, top - 0.16 * side, right + 1.0, bottom + 1 + 0.04 * side)  # 1.2 × taller
     rect = mtcnn_rect(mtcnn_like)
-    assert max(abs(a - b) for a, b in zip(rect, face.rect)) <= 0.03 * side
+    assert max(abs(a - b) for a, b in zip(rect, face.rect, strict=True)) <= 0.03 * side
     chips = dlib_chips(face.image, [mtcnn_like], predictor)
     assert np.array_equal(chips[0], chips_in_rects(face.image, [rect], predictor)[0])
 
