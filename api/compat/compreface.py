@@ -62,6 +62,8 @@ DetProb = Query(None, ge=0, le=1, description="Drop faces whose detection score 
 Plugins = Query(None, description="Accepted and ignored: faceserve computes no age, gender or mask.")
 Status = Query(None, description="true adds plugins_versions.")
 
+# Optional query parameters are typed without `| None`: FastAPI then documents them as plain types, not as
+# anyOf-with-null, whose negative cases crash schemathesis' generator (tests/test_openapi_fuzz.py) on CPython 3.11.
 router = APIRouter(tags=[TAG])
 
 
@@ -95,9 +97,9 @@ async def recognize(
     request: Request,
     limit: int = Limit,
     prediction_count: int = Query(1, ge=0, description="Subjects listed per face (0 counts as 1)."),
-    det_prob_threshold: float | None = DetProb,
-    face_plugins: str | None = Plugins,
-    status: str | None = Status,
+    det_prob_threshold: float = DetProb,
+    face_plugins: str = Plugins,
+    status: str = Status,
     backend: Backend = Depends(Backend.current),
 ) -> dict[str, Any]:
     """Every face of the photo with the subjects it may be; see api/compat/scores.py for `similarity`."""
@@ -138,8 +140,8 @@ def _subjects(
 @router.post("/recognition/faces", status_code=201, openapi_extra=_image_body("file"))
 async def add_example(
     request: Request,
-    subject: str | None = Query(None, description="The subject (person_id) the face is added to."),
-    det_prob_threshold: float | None = Query(
+    subject: str = Query(None, description="The subject (person_id) the face is added to."),
+    det_prob_threshold: float = Query(
         None, ge=0, le=1, description="Accepted and ignored: enrolment takes only faces the detector is sure of."
     ),
     backend: Backend = Depends(Backend.current),
@@ -157,7 +159,7 @@ async def list_examples(
     request: Request,
     page: int = Query(0, ge=0),
     size: int = Query(20, ge=1, le=1000),
-    subject: str | None = Query(None),
+    subject: str = Query(None),
     backend: Backend = Depends(Backend.current),
 ) -> dict[str, Any]:
     """Saved faces (image_id, subject) a page at a time, by subject then enrolment time."""
@@ -191,7 +193,7 @@ async def list_examples(
 @router.delete("/recognition/faces")
 async def delete_examples(
     request: Request,
-    subject: str | None = Query(None, description="Absent: every face of the collection."),
+    subject: str = Query(None, description="Absent: every face of the collection."),
     backend: Backend = Depends(Backend.current),
 ) -> dict[str, int]:
     caller = _caller(request, backend)
@@ -245,9 +247,9 @@ async def verify_example(
     request: Request,
     image_id: str,
     limit: int = Limit,
-    det_prob_threshold: float | None = DetProb,
-    face_plugins: str | None = Plugins,
-    status: str | None = Status,
+    det_prob_threshold: float = DetProb,
+    face_plugins: str = Plugins,
+    status: str = Status,
     backend: Backend = Depends(Backend.current),
 ) -> dict[str, Any]:
     """Each face of the photo compared with one saved face, on the rule of faceserve's /verify."""
@@ -356,9 +358,9 @@ async def delete_all_subjects(request: Request, backend: Backend = Depends(Backe
 async def detect(
     request: Request,
     limit: int = Limit,
-    det_prob_threshold: float | None = DetProb,
-    face_plugins: str | None = Plugins,
-    status: str | None = Status,
+    det_prob_threshold: float = DetProb,
+    face_plugins: str = Plugins,
+    status: str = Status,
     backend: Backend = Depends(Backend.current),
 ) -> dict[str, Any]:
     caller = _caller(request, backend)
@@ -374,9 +376,9 @@ async def detect(
 async def verify(
     request: Request,
     limit: int = Limit,
-    det_prob_threshold: float | None = DetProb,
-    face_plugins: str | None = Plugins,
-    status: str | None = Status,
+    det_prob_threshold: float = DetProb,
+    face_plugins: str = Plugins,
+    status: str = Status,
     backend: Backend = Depends(Backend.current),
 ) -> dict[str, Any]:
     """The largest face of source_image against every face of target_image."""
