@@ -207,13 +207,17 @@ class MultipartToJson:
     instead of a 500 inside BentoML.
     """
 
-    def __init__(self, app: ASGIApp, max_part_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_part_bytes: int, exclude_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_part_bytes = max_part_bytes
+        # mounted apps that read their own forms (api/compat: CompreFace and DeepStack uploads)
+        self.exclude_prefixes = exclude_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers", [])) if scope["type"] == "http" else {}
         if not headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data"):
+            return await self.app(scope, receive, send)
+        if self.exclude_prefixes and scope["path"].startswith(self.exclude_prefixes):
             return await self.app(scope, receive, send)
         try:
             fields = await self._fields(Request(scope, receive))
