@@ -16,10 +16,12 @@ Both keep faceserve's stable string code as "faceserve_code".
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.compat import COMPREFACE_PREFIX, DEEPSTACK_PREFIX
+from api.middleware import rewrite_errors
 
 # CompreFace's CommonExceptionCode numbers for the cases faceserve has a code for.
 COMPREFACE_CODES = {
@@ -72,32 +74,15 @@ class CompatErrors:
         shape = _shaper(scope["path"]) if scope["type"] == "http" else None
         if shape is None:
             return await self.app(scope, receive, send)
-        start: Message | None = None
-        chunks: list[bytes] = []
+        await rewrite_errors(self.app, scope, receive, send, lambda start, body: (start, _reshaped(body, shape)))
 
-        async def capture(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start" and message["status"] >= 400:
-                start = message
-                return
-            if start is None:
-                return await send(message)
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                await self._send(start, b"".join(chunks), shape, send)
 
-        await self.app(scope, receive, capture)
-
-    @staticmethod
-    async def _send(start: Message, body: bytes, shape, send: Send) -> None:
-        try:
-            data = json.loads(body)
-        except ValueError:
-            data = None
-        error = data.get("error") if isinstance(data, dict) else None
-        if isinstance(error, dict) and isinstance(error.get("code"), str):
-            body = json.dumps(shape(error["code"], str(error.get("message", "")))).encode()
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+def _reshaped(body: bytes, shape: Callable[[str, str], dict[str, object]]) -> bytes:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("code"), str):
+        return json.dumps(shape(error["code"], str(error.get("message", "")))).encode()
+    return body
