@@ -274,24 +274,6 @@ class UpdatePersonRequest(BaseModel):
     metadata: Metadata = None
 
 
-class RejectRequest(BaseModel):
-    """A face that is not this person: stored as their negative example, so it stops matching them."""
-
-    directory: Directory
-    person_id: PersonId
-    image: Image
-    box: Annotated[
-        Box | None,
-        Field(description="Which face of the photo (the one whose box overlaps it most); default the largest."),
-        PARAMETER,
-    ] = None
-
-
-class HealthRequest(BaseModel):
-    directory: Directory
-    security: SecurityParameter = None
-
-
 class FaceRequest(BaseModel):
     directory: Directory
     face_id: FaceId
@@ -661,3 +643,24 @@ class ImportRequest(BaseModel):
         Field(min_length=1, max_length=limits.MAX_TRANSFER_PAGE),
         _rule(code="invalid_batch"),
     ]
+
+
+# -- requests that use response shapes (a face's box) ------------------------------------------------
+
+
+class RejectRequest(BaseModel):
+    """A face that is not this person: stored as their negative example, so it stops matching them."""
+
+    directory: Directory
+    person_id: PersonId
+    image: Image
+    box: Annotated[
+        Box | None,
+        Field(description="Which face of the photo (the one whose box overlaps it most); default the largest."),
+        PARAMETER,
+    ] = None
+
+
+class HealthRequest(BaseModel):
+    directory: Directory
+    security: SecurityParameter = None

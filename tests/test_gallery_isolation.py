@@ -112,6 +112,9 @@ def check_against_model(gallery, ops) -> None:
                 stored = gallery.get_person(d, person_id)
                 held = {f for f, p in negatives[d].items() if p == person_id}
                 assert {f.face_id for f in stored.negatives} == held if stored else not held
+                # the enrolment check's read sees this directory's faces of the person, never a negative
+                enrolled = person_id in model[d].values()
+                assert (gallery.person_similarity(d, person_id, vector(0)) is not None) == enrolled
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
