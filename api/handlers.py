@@ -234,10 +234,12 @@ class FaceApi:
                 f"image: the face is below the '{level}' quality level: {', '.join(reasons)}.",
                 details={"reasons": reasons},
             )
-        await self._check_identity(request, found.vectors[0])
         face_id = None
         if request_id is not None:
             face_id = str(uuid.uuid5(REQUEST_ID_NAMESPACE, "\x00".join((directory, person_id, request_id))))
+        # a request_id already used is a retry (stored once) or a request_id_conflict: add_faces tells which
+        if face_id is None or not await self._gallery(self.gallery.has_face, directory, face_id):
+            await self._check_identity(request, found.vectors[0])
         new = NewFace(
             found.vectors[0],
             found.faces[0].box,

@@ -250,6 +250,10 @@ class Gallery:
                 out[person_id] = found[0][1]
         return out
 
+    def has_face(self, directory: str, face_id: str) -> bool:
+        """Whether the directory holds a face or negative under `face_id` (an idempotent retry's id)."""
+        return bool(self.store.count(Scope(check_directory(directory), face_id=check_face_id(face_id))))
+
     def person_similarity(self, directory: str, person_id: str, vector: np.ndarray) -> float | None:
         """The similarity of `vector` to the person's most similar enrolled face; None when they have none."""
         scope = Scope(check_directory(directory), check_person_id(person_id), kind=FACE)

@@ -363,3 +363,16 @@ def test_health_flags_a_mislabelled_face_a_duplicate_a_single_face_and_a_low_qua
     assert [(f.person_id, f.face_id, f.reasons) for f in report.low_quality] == [("dave", blurred.face_id, ["blurry"])]
     assert (report.persons, report.faces, report.truncated) == (4, 7, False)
     assert refused(api.health(key(["other"]), schemas.HealthRequest(directory="d"))) == (403, "forbidden")
+
+
+def test_a_retry_is_not_refused_by_the_enrolment_checks_and_a_reused_request_id_is_still_a_conflict(api):
+    first = enroll(api, ALICE, "alice", request_id="r1")
+    assert enroll(api, ALICE, "alice", request_id="r1").face_id == first.face_id
+    assert refused(
+        api.enroll(
+            OPEN, schemas.EnrollRequest(image=fake.photo(BOB), directory="d", person_id="alice", request_id="r1")
+        )
+    ) == (
+        409,
+        "request_id_conflict",
+    )

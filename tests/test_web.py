@@ -89,6 +89,7 @@ def recognized(driver, runs_before: int) -> list[dict[str, str]]:
 
 def test_recognize_enrol_and_delete_from_the_page(service_url, enrolled, browser, tmp_path):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     browser.get(f"{service_url}/ui/")
     wait_for(browser, lambda d: "threshold" in d.find_element(By.ID, "info").text)
@@ -113,6 +114,11 @@ def test_recognize_enrol_and_delete_from_the_page(service_url, enrolled, browser
     browser.find_element(By.CSS_SELECTOR, f'#faces li[data-index="{unknown["index"]}"] button').click()
     browser.find_element(By.ID, "person-id").send_keys("stranger")
     browser.find_element(By.ID, "person-name").send_keys("A Stranger")
+    browser.find_element(By.ID, "enrol-button").click()
+    # his head is turned past the default (medium) level's yaw gate: refused with the reason, then taken at low
+    wait_for(browser, lambda d: "low_quality" in d.find_element(By.ID, "msg").text)
+    assert "extreme_pose" in browser.find_element(By.ID, "msg").text
+    Select(browser.find_element(By.ID, "quality")).select_by_visible_text("low")
     browser.find_element(By.ID, "enrol-button").click()
     wait_for(browser, lambda d: "Enrolled" in d.find_element(By.ID, "msg").text)
     assert persons(service_url)["stranger"]["face_count"] == 1
@@ -142,13 +148,14 @@ def test_enrol_errors_health_and_not_this_person_from_the_page(service_url, enro
     browser.find_element(By.ID, "file").send_keys(str(EXAMPLES / "test/obama_and_biden.jpg"))
     found = recognized(browser, 0)
 
-    # Obama's face enrolled as Biden: refused, and the page says why
+    # Obama's face enrolled as Biden: refused, and the page says who it is
     obama = next(f for f in found if f["personId"] == "obama")
     browser.find_element(By.CSS_SELECTOR, f'#faces li[data-index="{obama["index"]}"] span').click()
     browser.find_element(By.ID, "person-id").clear()
     browser.find_element(By.ID, "person-id").send_keys("biden")
     browser.find_element(By.ID, "enrol-button").click()
-    wait_for(browser, lambda d: "not_same_person" in d.find_element(By.ID, "msg").text)
+    wait_for(browser, lambda d: "identity_conflict" in d.find_element(By.ID, "msg").text)
+    assert "obama" in browser.find_element(By.ID, "msg").text
 
     browser.find_element(By.ID, "health-button").click()
     wait_for(browser, lambda d: "One face only" in d.find_element(By.ID, "health").text)
