@@ -137,6 +137,8 @@ class FaceService:
             decode_budget=PixelBudget(settings.max_decode_pixels, settings.request_timeout_s / 2),
             calibration=calibration.find(MODEL_ID, store.stored_file(SPEC.weights).parent),
             security=settings.security,
+            enroll_quality=settings.enroll_quality,
+            recognize_quality=settings.recognize_quality,
         )
         logger.info("faceserve: model %s, gallery %s (%s)", MODEL_ID, gallery.backend, gallery.collection)
         if settings.auth == "disabled":
@@ -210,6 +212,12 @@ class FaceService:
         """One person with the ids of their enrolled faces (404 when absent)."""
         return await self.api.get_person(self.key(ctx), request)
 
+    @bentoml.api(route="/persons/reject")
+    @json_errors
+    async def reject(self, request: schemas.RejectRequest, /, ctx: bentoml.Context) -> schemas.RejectResponse:
+        """ "Not this person": store the face as a negative example of the person, so faces like it stop matching."""
+        return await self.api.reject(self.key(ctx), request)
+
     @bentoml.api(route="/persons/update")
     @json_errors
     async def update_person(self, request: schemas.UpdatePersonRequest, /, ctx: bentoml.Context) -> schemas.Person:
@@ -233,6 +241,12 @@ class FaceService:
     async def delete_directory(self, request: schemas.DirectoryRequest, /, ctx: bentoml.Context) -> schemas.Deleted:
         """Delete every person and face of a directory."""
         return await self.api.delete_directory(self.key(ctx), request)
+
+    @bentoml.api(route="/directories/health")
+    @json_errors
+    async def directory_health(self, request: schemas.HealthRequest, /, ctx: bentoml.Context) -> schemas.HealthResponse:
+        """Mislabelled faces, confusable persons, single-face persons and low-quality faces of a directory."""
+        return await self.api.health(self.key(ctx), request)
 
     @bentoml.api(route="/directories/export")
     @json_errors

@@ -29,6 +29,14 @@ class Settings(BaseSettings):
         description="Default security level of recognize/verify: the chance a stranger's face is named as someone "
         "at most 5% / 1% / 0.1% / 0.01%.",
     )
+    enroll_quality: Literal["none", "low", "medium", "high"] = Field(
+        "medium",
+        description="Default face-quality level an enrolment must pass (422 low_quality below it); "
+        "see BENCHMARKS.md, 'Face quality'.",
+    )
+    recognize_quality: Literal["none", "low", "medium", "high"] = Field(
+        "low", description="Default face-quality level below which recognize never answers match."
+    )
     min_face_size: int = Field(20, ge=10, description="Smallest face MTCNN looks for, in detection-image pixels.")
     min_confidence: float = Field(0.9, ge=0.0, le=1.0, description="Faces scored below this are dropped.")
     detect_max_side: int = Field(1280, ge=160, description="Longer photos are downscaled to this side for detection.")

@@ -8,6 +8,9 @@ The rule, per request:
   photos: see README, "How decisions are made");
 - faces and persons are paired jointly, most similar pair first, so one person is given to at most one face
   of a photo: the resulting pairing is stable (no face and person both prefer each other to what they got);
+- a person whose negative example ("not this person", /persons/reject) is as similar to the face as their own
+  faces, to within the calibrated margin, is no candidate for it: the face looks like one they are not;
+- a face below the request's quality level takes no part: it is `unknown`, with its candidates listed;
 - a face whose best two available persons are both over the threshold and closer than the calibrated margin
   (how much one person's similarity moves between photos) is `ambiguous`, naming both, never a silent pick.
 """
@@ -77,10 +80,22 @@ class FaceDecision:
     false_accept_probability: float | None
 
 
-def decide(candidates: list[list[PersonMatch]], rule: Policy) -> list[FaceDecision]:
-    """One decision per face of a photo, from each face's candidate persons (best first)."""
+def without_rejected(found: list[PersonMatch], rule: Policy) -> list[PersonMatch]:
+    """The candidates not ruled out by their negative examples: a person stays only when the face is closer to
+    their faces than to their nearest negative by more than the margin one person's similarity moves by."""
+    return [
+        c
+        for c in found
+        if c.negative_similarity is None or c.similarity > c.negative_similarity + rule.ambiguity_margin
+    ]
+
+
+def decide(candidates: list[list[PersonMatch]], rule: Policy, gated: list[bool] | None = None) -> list[FaceDecision]:
+    """One decision per face of a photo, from each face's candidate persons (best first); a `gated` face (below
+    the quality level) is `unknown` and claims no person another face of the photo could have."""
+    gated = gated or [False] * len(candidates)
     pairs = sorted(
-        ((c.similarity, face, c.person_id) for face, found in enumerate(candidates) for c in found),
+        ((c.similarity, face, c.person_id) for face, found in enumerate(candidates) if not gated[face] for c in found),
         key=lambda p: p[0],
         reverse=True,
     )

@@ -1,6 +1,7 @@
 """One error type for every client mistake, so each becomes the same JSON shape and a 4xx.
 
-Body: {"error": {"code": "...", "message": "..."}}. Codes are stable API:
+Body: {"error": {"code": "...", "message": "..."}}, plus the fields a code documents (schemas.ErrorBody:
+`reasons` of low_quality, `person_id` and `similarity` of the enrolment checks). Codes are stable API:
 clients branch on them, messages are for people.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from typing import Any
 
 from starlette.responses import JSONResponse
 from starlette.types import Message
@@ -24,15 +26,23 @@ IMAGE_ERROR_STATUS = {
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.details = details or {}
 
-    def body(self) -> dict[str, dict[str, str]]:
-        return {"error": {"code": self.code, "message": self.message}}
+    def body(self) -> dict[str, dict[str, Any]]:
+        return {"error": {"code": self.code, "message": self.message, **self.details}}
 
     def asgi_messages(self) -> tuple[Message, Message]:
         """The response as raw ASGI messages, for middleware that answers before any endpoint runs."""

@@ -11,6 +11,7 @@ accepting requests and feeding the batchers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import uuid
 from collections.abc import Callable
@@ -22,18 +23,21 @@ import numpy as np
 
 from api.auth import Key
 from api.deadline import commit_before_write
-from api.decisions import SECURITY_LEVELS, FaceDecision, Policy, decide, policy
+from api.decisions import SECURITY_LEVELS, FaceDecision, Policy, decide, policy, without_rejected
 from api.errors import ApiError, no_face, not_found, several_faces
+from api.health import health_report
 from api.inputs import image_bytes
 from api.pixel_budget import PixelBudget, PixelBudgetExhausted
 from faceserve import schemas
-from faceserve.limits import DEFAULT_TOP_K, MAX_BATCH_ITEMS, MAX_TRANSFER_PAGE
+from faceserve.limits import DEFAULT_TOP_K, MAX_BATCH_ITEMS, MAX_HEALTH_FACES, MAX_TRANSFER_PAGE
 from models.calibration import Calibration
 from models.faces import LANDMARK_NAMES, DetectedFace
 from models.imaging import DecodedImage, ImageError, ImageLimits, decode_cost, decode_image
 from models.pipeline import AnalysisFailed, DetectFn, EmbedFn, FacePipeline
+from models.quality import Quality
 from models.registry import ModelEntry, distance
 from qdrant import Conflict, Gallery, ImportedPerson, InvalidInput, NewFace, Person, PersonMatch, StoredFace
+from qdrant.domain import NEGATIVE, PersonVectors
 
 # Face ids derived from a client's request id make a retried enrolment overwrite, not duplicate.
 REQUEST_ID_NAMESPACE = uuid.UUID("0e6c1a52-2a55-4c41-9d83-4f8f7b0c3c11")
@@ -53,11 +57,15 @@ class Decoded:
 
 @dataclass(frozen=True)
 class Analysed:
-    """One image's faces (largest first, capped) and, when asked for, their vectors."""
+    """One image's faces (largest first, capped), when asked for their vectors, and their measured quality."""
 
     image: Decoded
     faces: list[DetectedFace]
     vectors: np.ndarray
+    qualities: list[Quality]
+
+    def out(self, index: int, level: schemas.QualityLevel) -> schemas.Face:
+        return face_out(self.faces[index], self.qualities[index], level)
 
 
 class FaceApi:
@@ -75,6 +83,8 @@ class FaceApi:
         decode_budget: PixelBudget,
         calibration: Calibration | None,
         security: schemas.Security,
+        enroll_quality: schemas.QualityLevel = "medium",
+        recognize_quality: schemas.QualityLevel = "low",
     ) -> None:
         self.pipeline = FacePipeline(detect, embed, spec)
         self.decode_budget = decode_budget
@@ -85,6 +95,9 @@ class FaceApi:
         self.limits = limits
         self.max_faces = max_faces
         self.max_request_bytes = max_request_bytes
+        # the levels a face must pass to be enrolled, and to be named by recognize (requests may ask for others)
+        self.enroll_quality: schemas.QualityLevel = enroll_quality
+        self.recognize_quality: schemas.QualityLevel = recognize_quality
 
     async def decode(self, value: str, field: str = "image") -> Decoded:
         data = image_bytes(value, field)
@@ -115,28 +128,33 @@ class FaceApi:
                 max_faces=min(max_faces or self.max_faces, self.max_faces),
                 min_confidence=min_confidence,
                 embed=embed,
+                quality=True,
             )
         except AnalysisFailed as exc:
             raise ApiError(422, exc.code, f"{field}: {exc.message}") from exc
-        return Analysed(image, found.faces, found.vectors)
+        return Analysed(image, found.faces, found.vectors, found.qualities or [])
 
     async def detect(self, key: Key, request: schemas.DetectRequest) -> schemas.DetectResponse:
         key.require_any()
         found = await self.analyse(
             request.image, max_faces=request.max_faces, min_confidence=request.min_confidence, embed=False
         )
-        return schemas.DetectResponse(image=found.image.size, faces=[face_out(f) for f in found.faces])
+        level = request.quality or self.enroll_quality
+        return schemas.DetectResponse(
+            image=found.image.size, faces=[found.out(i, level) for i in range(len(found.faces))]
+        )
 
     async def embed(self, key: Key, request: schemas.EmbedRequest) -> schemas.EmbedResponse:
         key.require_any()
         found = await self.analyse(request.image, max_faces=request.max_faces)
+        level = request.quality or self.enroll_quality
         return schemas.EmbedResponse(
             model=self.spec.model_id,
             dim=self.spec.dim,
             image=found.image.size,
             faces=[
-                schemas.EmbeddedFace(**face_out(f).model_dump(), embedding=v.tolist())
-                for f, v in zip(found.faces, found.vectors, strict=True)
+                schemas.EmbeddedFace(**found.out(i, level).model_dump(), embedding=v.tolist())
+                for i, v in enumerate(found.vectors)
             ],
         )
 
@@ -196,17 +214,40 @@ class FaceApi:
 
     async def _enroll(self, request: schemas.EnrollRequest) -> schemas.EnrollResponse:
         """One face per call: with several in the photo the largest is enrolled and the response says so,
-        unless `single_face` asks for a refusal (bulk enrolment, where the largest may be someone else)."""
+        unless `single_face` asks for a refusal (bulk enrolment, where the largest may be someone else).
+
+        The face must pass the quality level (422 low_quality), must not be someone else already enrolled (409
+        identity_conflict) and must be like the person's own faces (409 not_same_person): a bad enrolment is
+        cheapest to stop here, before it misnames people (see `_check_identity`)."""
         directory, person_id, request_id = request.directory, request.person_id, request.request_id
         found = await self.analyse(request.image)
         if not found.faces:
             raise no_face()
         if request.single_face and len(found.faces) > 1:
             raise several_faces(len(found.faces))
+        level = request.quality or self.enroll_quality
+        reasons = list(found.qualities[0].reasons(level))
+        if reasons:
+            raise ApiError(
+                422,
+                "low_quality",
+                f"image: the face is below the '{level}' quality level: {', '.join(reasons)}.",
+                details={"reasons": reasons},
+            )
         face_id = None
         if request_id is not None:
             face_id = str(uuid.uuid5(REQUEST_ID_NAMESPACE, "\x00".join((directory, person_id, request_id))))
-        new = NewFace(found.vectors[0], found.faces[0].box, found.faces[0].score, found.image.sha256, face_id)
+        # a request_id already used is a retry (stored once) or a request_id_conflict: add_faces tells which
+        if face_id is None or not await self._gallery(self.gallery.has_face, directory, face_id):
+            await self._check_identity(request, found.vectors[0])
+        new = NewFace(
+            found.vectors[0],
+            found.faces[0].box,
+            found.faces[0].score,
+            found.image.sha256,
+            face_id,
+            quality=dataclasses.asdict(found.qualities[0]),
+        )
         commit_before_write()  # a 504 must mean nothing was stored: see api/deadline.py
         try:
             (stored_id,) = await self._gallery(
@@ -225,11 +266,54 @@ class FaceApi:
             directory=directory,
             person_id=person_id,
             face_id=stored_id,
-            face=face_out(found.faces[0]),
+            face=found.out(0, level),
             faces_detected=len(found.faces),
             largest_selected=len(found.faces) > 1,
             model=self.spec.model_id,
         )
+
+    async def _check_identity(self, request: schemas.EnrollRequest, vector: np.ndarray) -> None:
+        """The face must not be recognised as another person, nor fail to be recognised as this one, at the
+        request's security level with the thresholds recognition uses: another person over the directory's
+        threshold (N = its enrolled faces) is identity_conflict; a best similarity to the person's own faces under
+        the threshold for comparing with each of them (N = their face count) is not_same_person."""
+        if request.allow_conflict and request.allow_mismatch:
+            return
+        directory, person_id = request.directory, request.person_id
+        security = request.security or self.security
+
+        def look() -> tuple[int, list[PersonMatch], int, float | None]:
+            own = self.gallery.count(directory, person_id)
+            return (
+                self.gallery.count(directory),
+                self.gallery.match_persons(directory, vector, DEFAULT_TOP_K),
+                own,
+                self.gallery.person_similarity(directory, person_id, vector) if own else None,
+            )
+
+        enrolled, matches, own, similarity = await self._gallery(look)
+        if not request.allow_conflict:
+            rule = self.policy(security, enrolled, None)
+            other = next((m for m in matches if m.person_id != person_id), None)
+            if other is not None and other.similarity >= rule.threshold:
+                raise ApiError(
+                    409,
+                    "identity_conflict",
+                    f"image: the face matches person '{other.person_id}' (similarity {other.similarity:.4f}, "
+                    f"threshold {rule.threshold:.4f} at '{security}'); send allow_conflict=true if both are right.",
+                    details={"person_id": other.person_id, "similarity": round(other.similarity, 5)},
+                )
+        if not request.allow_mismatch and similarity is not None:
+            rule = self.policy(security, own, None)
+            if similarity < rule.threshold:
+                raise ApiError(
+                    409,
+                    "not_same_person",
+                    f"image: the face does not match person '{person_id}''s {own} enrolled face(s) (best similarity "
+                    f"{similarity:.4f}, threshold {rule.threshold:.4f} at '{security}'); send allow_mismatch=true "
+                    "if it is them.",
+                    details={"person_id": person_id, "similarity": round(similarity, 5)},
+                )
 
     async def enroll_batch(self, key: Key, request: schemas.EnrollBatchRequest) -> schemas.EnrollBatchResponse:
         """Items run concurrently, so their faces share detector and embedder batches; each succeeds or fails alone,
@@ -248,7 +332,7 @@ class FaceApi:
                 result = await self._enroll(item)
             except ApiError as exc:
                 return schemas.EnrollItemFailed(
-                    index=index, error=schemas.ErrorBody(code=exc.code, message=exc.message)
+                    index=index, error=schemas.ErrorBody(code=exc.code, message=exc.message, **exc.details)
                 )
             return schemas.EnrollItemSucceeded(index=index, result=result)
 
@@ -262,18 +346,21 @@ class FaceApi:
         key.require(directory, "read")
         security = request.security or self.security
         top_k = request.top_k or DEFAULT_TOP_K
+        level = request.quality or self.recognize_quality
         found = await self.analyse(request.image, max_faces=request.max_faces)
 
         def search() -> tuple[int, list[list[PersonMatch]]]:
             return self.gallery.count(directory), [
-                self.gallery.match_persons(directory, v, top_k) for v in found.vectors
+                self.gallery.match_persons(directory, v, top_k, with_negatives=True) for v in found.vectors
             ]
 
         enrolled, matches = await self._gallery(search)
         rule = self.policy(security, enrolled, request.threshold)
+        gated = [bool(q.reasons(level)) for q in found.qualities]
+        decisions = decide([without_rejected(m, rule) for m in matches], rule, gated)
         faces = [
-            schemas.RecognizedFace(**face_out(face).model_dump(), **_decision_out(decision))
-            for face, decision in zip(found.faces, decide(matches, rule), strict=True)
+            schemas.RecognizedFace(**found.out(i, level).model_dump(), **_decision_out(decision))
+            for i, decision in enumerate(decisions)
         ]
         return schemas.RecognizeResponse(
             directory=directory,
@@ -295,7 +382,13 @@ class FaceApi:
         return schemas.PersonPage(
             directory=request.directory,
             persons=[
-                schemas.PersonSummary(person_id=p.person_id, name=p.name, metadata=p.metadata, face_count=p.face_count)
+                schemas.PersonSummary(
+                    person_id=p.person_id,
+                    name=p.name,
+                    metadata=p.metadata,
+                    face_count=p.face_count,
+                    negative_count=p.negative_count,
+                )
                 for p in page
             ],
             next_offset=next_offset,
@@ -305,6 +398,71 @@ class FaceApi:
         key.require(request.directory, "read")
         person = await self._gallery(self.gallery.get_person, request.directory, request.person_id)
         return _person(request.directory, request.person_id, person)
+
+    async def reject(self, key: Key, request: schemas.RejectRequest) -> schemas.RejectResponse:
+        """ "Not this person": the face (the one `box` overlaps most, else the largest) becomes a negative example
+        of the person, so recognition stops naming them for faces like it (api/decisions.without_rejected)."""
+        key.require(request.directory, "write")
+        found = await self.analyse(request.image)
+        if not found.faces:
+            raise no_face()
+        index = 0 if request.box is None else _overlapping(found.faces, request.box)
+        face = found.faces[index]
+        new = NewFace(found.vectors[index], face.box, face.score, found.image.sha256)
+        commit_before_write()
+        stored = await self._gallery(self.gallery.add_negatives, request.directory, request.person_id, [new])
+        if stored is None:
+            raise not_found(f"person '{request.person_id}' in directory '{request.directory}'")
+        return schemas.RejectResponse(
+            directory=request.directory,
+            person_id=request.person_id,
+            face_id=stored[0],
+            face=found.out(index, self.recognize_quality),
+        )
+
+    async def health(self, key: Key, request: schemas.HealthRequest) -> schemas.HealthResponse:
+        """What will cause wrong answers later (api/health.py), at the request's security level: faces that disagree
+        with their person (the 1:1 threshold of 'high', measured in BENCHMARKS.md "Directory health"), persons
+        confusable at the threshold recognition uses for this directory, and faces below the enrolment quality
+        level by their stored measurements. Reads at most MAX_HEALTH_FACES faces."""
+        directory = request.directory
+        key.require(directory, "read")
+        security = request.security or self.security
+
+        def read() -> tuple[int, list[PersonVectors], bool]:
+            persons: list[PersonVectors] = []
+            faces, offset = 0, 0
+            next_offset: int | None = 0
+            while next_offset is not None:
+                page, next_offset = self.gallery.person_vectors(directory, MAX_TRANSFER_PAGE, offset)
+                for person in page:
+                    if faces + len(person.face_ids) > MAX_HEALTH_FACES:
+                        return self.gallery.count(directory), persons, True
+                    persons.append(person)
+                    faces += len(person.face_ids)
+                offset = next_offset or 0
+            return self.gallery.count(directory), persons, any(p.truncated for p in persons)
+
+        enrolled, persons, truncated = await self._gallery(read)
+        agreement = self.policy("high", 1, None).threshold
+        confusion = self.policy(security, enrolled, None).threshold
+        report = await anyio.to_thread.run_sync(
+            lambda: health_report(persons, agreement_threshold=agreement, confusion_threshold=confusion)
+        )
+        return schemas.HealthResponse(
+            directory=directory,
+            security=security,
+            agreement_threshold=round(agreement, 5),
+            confusion_threshold=round(confusion, 5),
+            quality=self.enroll_quality,
+            persons=report.persons,
+            faces=report.faces,
+            disagreeing=[schemas.DisagreeingFaceOut(**dataclasses.asdict(d)) for d in report.disagreeing],
+            confusable=[schemas.ConfusablePairOut(**dataclasses.asdict(c)) for c in report.confusable],
+            single_face=list(report.single_face),
+            low_quality=_low_quality(persons, self.enroll_quality),
+            truncated=truncated,
+        )
 
     async def update_person(self, key: Key, request: schemas.UpdatePersonRequest) -> schemas.Person:
         key.require(request.directory, "write")
@@ -356,25 +514,18 @@ class FaceApi:
         persons: dict[str, list[schemas.GalleryFace]] = {}
         for face in request.faces:
             persons.setdefault(face.person_id, []).append(face)
-        batch = [
-            ImportedPerson(
-                person_id,
-                group[0].name,
-                group[0].metadata,
-                [
-                    NewFace(
-                        np.asarray(f.embedding, dtype=np.float32),
-                        (f.box.x1, f.box.y1, f.box.x2, f.box.y2),
-                        f.score,
-                        f.source_sha256,
-                        f.face_id,
-                        f.created_at,
-                    )
-                    for f in group
-                ],
+        batch = []
+        for person_id, group in persons.items():
+            faces = [f for f in group if f.kind == "face"]
+            batch.append(
+                ImportedPerson(
+                    person_id,
+                    faces[0].name if faces else None,
+                    faces[0].metadata if faces else {},
+                    [_imported(f) for f in faces],
+                    [_imported(f) for f in group if f.kind == NEGATIVE],
+                )
             )
-            for person_id, group in persons.items()
-        ]
         imported = await self._gallery(self.gallery.import_faces, request.directory, batch)
         return schemas.ImportResponse(directory=request.directory, imported_faces=imported, persons=len(batch))
 
@@ -424,6 +575,50 @@ class FaceApi:
         )
 
 
+def _imported(face: schemas.GalleryFace) -> NewFace:
+    return NewFace(
+        np.asarray(face.embedding, dtype=np.float32),
+        (face.box.x1, face.box.y1, face.box.x2, face.box.y2),
+        face.score,
+        face.source_sha256,
+        face.face_id,
+        face.created_at,
+    )
+
+
+def _overlapping(faces: list[DetectedFace], box: schemas.Box) -> int:
+    """The face whose box overlaps `box` most (intersection over union); 422 no_face when none overlaps it."""
+
+    def iou(a: tuple[float, float, float, float]) -> float:
+        w = min(a[2], box.x2) - max(a[0], box.x1)
+        h = min(a[3], box.y2) - max(a[1], box.y1)
+        inter = max(w, 0.0) * max(h, 0.0)
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (box.x2 - box.x1) * (box.y2 - box.y1) - inter
+        return inter / union if union > 0 else 0.0
+
+    overlaps = [iou(f.box) for f in faces]
+    best = max(range(len(faces)), key=overlaps.__getitem__)
+    if overlaps[best] <= 0:
+        raise ApiError(422, "no_face", "box: no face found in the image overlaps it.")
+    return best
+
+
+def _low_quality(persons: list[PersonVectors], level: schemas.QualityLevel) -> list[schemas.LowQualityFaceOut]:
+    """Faces whose stored measurements fail `level` today (a face stored without them is not judged)."""
+    out = []
+    for person in persons:
+        for face_id, stored in zip(person.face_ids, person.qualities, strict=False):
+            try:
+                reasons = Quality(**stored).reasons(level) if stored else ()  # type: ignore[arg-type]
+            except TypeError:  # measurements of another version of models/quality: not judged
+                reasons = ()
+            if reasons:
+                out.append(
+                    schemas.LowQualityFaceOut(person_id=person.person_id, face_id=face_id, reasons=list(reasons))
+                )
+    return out
+
+
 def _probability(p: float | None) -> float | None:
     return None if p is None else float(f"{p:.3g}")
 
@@ -445,7 +640,20 @@ def _box(box: tuple[float, float, float, float]) -> schemas.Box:
     return schemas.Box(x1=x1, y1=y1, x2=x2, y2=y2)
 
 
-def face_out(face: DetectedFace) -> schemas.Face:
+def quality_out(quality: Quality, level: schemas.QualityLevel) -> schemas.FaceQuality:
+    return schemas.FaceQuality(
+        interocular_px=round(quality.interocular_px, 1),
+        sharpness=round(quality.sharpness, 3),
+        yaw_deg=round(quality.yaw_deg, 1),
+        roll_deg=round(quality.roll_deg, 1),
+        detection_score=round(quality.detection_score, 5),
+        cut_off=quality.cut_off,
+        level=level,
+        reasons=list(quality.reasons(level)),
+    )
+
+
+def face_out(face: DetectedFace, quality: Quality | None = None, level: schemas.QualityLevel = "none") -> schemas.Face:
     x1, y1, x2, y2 = face.box
     return schemas.Face(
         box=schemas.Box(x1=round(x1, 1), y1=round(y1, 1), x2=round(x2, 1), y2=round(y2, 1)),
@@ -456,6 +664,7 @@ def face_out(face: DetectedFace) -> schemas.Face:
                 for n, (x, y) in zip(LANDMARK_NAMES, face.landmarks, strict=True)
             }
         ),
+        quality=None if quality is None else quality_out(quality, level),
     )
 
 
@@ -480,6 +689,7 @@ def _person(directory: str, person_id: str, person: Person | None) -> schemas.Pe
         name=person.name,
         metadata=person.metadata,
         faces=[_stored_face(f) for f in person.faces],
+        negatives=[schemas.NegativeOut(face_id=f.face_id, created_at=f.created_at) for f in person.negatives],
     )
 
 
@@ -494,6 +704,7 @@ def _gallery_face(face: StoredFace, vector: list[float]) -> schemas.GalleryFace:
         box=_box(face.box),
         score=face.score,
         embedding=vector,
+        kind=face.kind,
     )
 
 

@@ -149,15 +149,26 @@ class Faceserve:
 
     # -- photos -----------------------------------------------------------------------------------
     def detect(
-        self, image: ImageInput, *, min_confidence: float | None = None, max_faces: int | None = None
+        self,
+        image: ImageInput,
+        *,
+        min_confidence: float | None = None,
+        max_faces: int | None = None,
+        quality: schemas.QualityLevel | None = None,
     ) -> schemas.DetectResponse:
         request = _request(
-            schemas.DetectRequest, image=encode_image(image), min_confidence=min_confidence, max_faces=max_faces
+            schemas.DetectRequest,
+            image=encode_image(image),
+            min_confidence=min_confidence,
+            max_faces=max_faces,
+            quality=quality,
         )
         return self._post("/detect", request, schemas.DetectResponse)
 
-    def embed(self, image: ImageInput, *, max_faces: int | None = None) -> schemas.EmbedResponse:
-        request = _request(schemas.EmbedRequest, image=encode_image(image), max_faces=max_faces)
+    def embed(
+        self, image: ImageInput, *, max_faces: int | None = None, quality: schemas.QualityLevel | None = None
+    ) -> schemas.EmbedResponse:
+        request = _request(schemas.EmbedRequest, image=encode_image(image), max_faces=max_faces, quality=quality)
         return self._post("/embed", request, schemas.EmbedResponse)
 
     def verify(
@@ -186,6 +197,7 @@ class Faceserve:
         threshold: float | None = None,
         top_k: int | None = None,
         max_faces: int | None = None,
+        quality: schemas.QualityLevel | None = None,
     ) -> schemas.RecognizeResponse:
         request = _request(
             schemas.RecognizeRequest,
@@ -195,6 +207,7 @@ class Faceserve:
             threshold=threshold,
             top_k=top_k,
             max_faces=max_faces,
+            quality=quality,
         )
         return self._post("/recognize", request, schemas.RecognizeResponse)
 
@@ -209,6 +222,10 @@ class Faceserve:
         metadata: dict[str, Any] | None = None,
         request_id: str | None = None,
         single_face: bool = False,
+        quality: schemas.QualityLevel | None = None,
+        security: schemas.Security | None = None,
+        allow_conflict: bool = False,
+        allow_mismatch: bool = False,
     ) -> schemas.EnrollResponse:
         request = _request(
             schemas.EnrollRequest,
@@ -219,6 +236,10 @@ class Faceserve:
             metadata=metadata,
             request_id=request_id or uuid.uuid4().hex,
             single_face=single_face,
+            quality=quality,
+            security=security,
+            allow_conflict=allow_conflict,
+            allow_mismatch=allow_mismatch,
         )
         return self._post("/enroll", request, schemas.EnrollResponse)
 
@@ -247,6 +268,20 @@ class Faceserve:
     def get_person(self, directory: str, person_id: str) -> schemas.Person:
         request = _request(schemas.PersonRequest, directory=directory, person_id=person_id)
         return self._post("/persons/get", request, schemas.Person)
+
+    def reject(
+        self, image: ImageInput, directory: str, person_id: str, *, box: schemas.Box | None = None
+    ) -> schemas.RejectResponse:
+        """ "Not this person": the face (the one `box` overlaps most, else the largest) stops matching `person_id`."""
+        request = _request(
+            schemas.RejectRequest, image=encode_image(image), directory=directory, person_id=person_id, box=box
+        )
+        return self._post("/persons/reject", request, schemas.RejectResponse)
+
+    def health(self, directory: str, *, security: schemas.Security | None = None) -> schemas.HealthResponse:
+        """The directory's mislabelled, confusable, single-face and low-quality enrolments."""
+        request = _request(schemas.HealthRequest, directory=directory, security=security)
+        return self._post("/directories/health", request, schemas.HealthResponse)
 
     def update_person(
         self, directory: str, person_id: str, *, name: str | None = None, metadata: dict[str, Any] | None = None

@@ -30,3 +30,7 @@ MAX_TRANSFER_PAGE = 1000
 # deeper payload fails every later write), so depth and size are held far below anything an engine could choke on.
 MAX_METADATA_DEPTH = 8
 MAX_METADATA_VALUES = 256
+
+MAX_HEALTH_FACES = 20_000
+"""Faces one /directories/health report checks (every face against every other: 20k faces is 4e8 similarities,
+seconds of numpy); a larger directory's report covers its persons first by id and says `truncated`."""

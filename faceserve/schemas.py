@@ -129,6 +129,15 @@ SecurityParameter = Annotated[
 ]
 MaxFaces = Annotated[int | None, Field(ge=1, description="Most faces returned (the service caps it too)."), PARAMETER]
 Decision = Literal["match", "unknown", "ambiguous"]
+QualityLevel = Literal["none", "low", "medium", "high"]
+QualityParameter = Annotated[
+    QualityLevel | None,
+    Field(
+        description="Face-quality gate (size, sharpness, pose, detection score, cut off): `reasons` in each face's "
+        "`quality` say what this level refuses. Default: the service's setting for the endpoint."
+    ),
+    PARAMETER,
+]
 
 
 # -- requests ------------------------------------------------------------------------------------------
@@ -140,11 +149,13 @@ class DetectRequest(BaseModel):
         float | None, Field(ge=0, le=1, description="Lowest detection score kept."), PARAMETER
     ] = None
     max_faces: MaxFaces = None
+    quality: QualityParameter = None
 
 
 class EmbedRequest(BaseModel):
     image: Image
     max_faces: MaxFaces = None
+    quality: QualityParameter = None
 
 
 class VerifyRequest(BaseModel):
@@ -175,6 +186,23 @@ class EnrollRequest(BaseModel):
     single_face: Annotated[
         bool,
         Field(description="Refuse a photo with several faces (422 several_faces) instead of enrolling the largest."),
+        PARAMETER,
+    ] = False
+    quality: QualityParameter = None
+    security: Annotated[
+        Security | None,
+        Field(
+            description="Level at which the enrolment checks compare: a face matching another person at it is "
+            "409 identity_conflict, a face not matching this person's enrolled faces 409 not_same_person."
+        ),
+        PARAMETER,
+    ] = None
+    allow_conflict: Annotated[
+        bool, Field(description="Enrol even when the face matches another person (identity_conflict)."), PARAMETER
+    ] = False
+    allow_mismatch: Annotated[
+        bool,
+        Field(description="Enrol even when the face does not match this person's faces (not_same_person)."),
         PARAMETER,
     ] = False
 
@@ -219,6 +247,7 @@ class RecognizeRequest(BaseModel):
     ] = None
     max_faces: MaxFaces = None
     security: SecurityParameter = None
+    quality: QualityParameter = None
 
 
 class DirectoryRequest(BaseModel):
@@ -287,10 +316,27 @@ class Box(BaseModel):
     y2: float
 
 
+class FaceQuality(BaseModel):
+    """How fit the face is to enrol or be recognised (models/quality.py; gates in BENCHMARKS.md, "Face quality")."""
+
+    interocular_px: float = Field(description="Distance between the eye centres, in the decoded image's pixels.")
+    sharpness: float = Field(description="Detail in the face region; low when blurred or upscaled.")
+    yaw_deg: float
+    roll_deg: float
+    detection_score: float
+    cut_off: bool = Field(description="The box or a landmark reaches the image border.")
+    level: QualityLevel = Field(description="The level `reasons` were judged at.")
+    reasons: list[str] = Field(
+        description="Why that level refuses the face: small_face, blurry, extreme_pose, low_detection_score, "
+        "cut_off; empty when it passes."
+    )
+
+
 class Face(BaseModel):
     box: Box
     score: float = Field(description="Detection confidence, 0–1.")
     landmarks: Landmarks
+    quality: FaceQuality | None = None
 
 
 class ImageSize(BaseModel):
@@ -327,6 +373,11 @@ class EnrollResponse(BaseModel):
 class ErrorBody(BaseModel):
     code: str = Field(examples=["no_face"])
     message: str
+    reasons: list[str] | None = Field(None, description="low_quality: why the face was refused.")
+    person_id: str | None = Field(None, description="identity_conflict: the person the face matches.")
+    similarity: float | None = Field(
+        None, description="identity_conflict: the similarity to that person; not_same_person: to this person."
+    )
 
 
 class EnrollItemSucceeded(BaseModel):
@@ -362,8 +413,9 @@ class Candidate(BaseModel):
 
 class RecognizedFace(Face):
     decision: Decision = Field(
-        description="match: `match` is this person; unknown: nobody enrolled is close enough; ambiguous: the "
-        "persons in `ambiguous` are all close and too alike to tell apart."
+        description="match: `match` is this person; unknown: nobody enrolled is close enough, or the face is "
+        "below the request's quality level (`quality.reasons` says why: such a face is never a match); "
+        "ambiguous: the persons in `ambiguous` are all close and too alike to tell apart."
     )
     known: bool = Field(description="decision == 'match'.")
     match: Candidate | None = Field(None, description="The person named; null unless decision is match.")
@@ -415,6 +467,7 @@ class PersonSummary(BaseModel):
     name: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     face_count: int
+    negative_count: int = Field(0, description="Faces stored as 'not this person' (/persons/reject).")
 
 
 class PersonPage(BaseModel):
@@ -431,12 +484,70 @@ class StoredFaceOut(BaseModel):
     source_sha256: str
 
 
+class NegativeOut(BaseModel):
+    face_id: str
+    created_at: str
+
+
 class Person(BaseModel):
     directory: str
     person_id: str
     name: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     faces: list[StoredFaceOut]
+    negatives: list[NegativeOut] = Field(
+        default_factory=list, description="Faces rejected as not this person (/persons/reject); never matched."
+    )
+
+
+class RejectResponse(BaseModel):
+    directory: str
+    person_id: str
+    face_id: str = Field(description="The negative example's id (/faces/delete removes it).")
+    face: Face
+
+
+class DisagreeingFaceOut(BaseModel):
+    person_id: str
+    face_id: str
+    best_similarity: float = Field(description="To the most similar other face of the same person.")
+    closest_person_id: str | None = Field(
+        None, description="Another person closer to this face than its own: its likely true identity."
+    )
+
+
+class ConfusablePairOut(BaseModel):
+    person_a: str
+    person_b: str
+    similarity: float
+    face_a: str
+    face_b: str
+
+
+class LowQualityFaceOut(BaseModel):
+    person_id: str
+    face_id: str
+    reasons: list[str]
+
+
+class HealthResponse(BaseModel):
+    directory: str
+    security: Security
+    agreement_threshold: float = Field(description="A face under it to all its person's other faces disagrees.")
+    confusion_threshold: float = Field(description="Two persons with faces this similar are confusable.")
+    quality: QualityLevel = Field(description="The enrolment quality level faces were judged at.")
+    persons: int
+    faces: int
+    disagreeing: list[DisagreeingFaceOut] = Field(description="Faces unlike their own person's: worst first.")
+    confusable: list[ConfusablePairOut] = Field(description="Person pairs recognition may mix up: closest first.")
+    single_face: list[str] = Field(description="Persons with one face: nothing vouches for it.")
+    low_quality: list[LowQualityFaceOut] = Field(
+        description="Faces below the enrolment quality level (faces enrolled before quality was stored: unknown)."
+    )
+    truncated: bool = Field(
+        description="The directory has more faces than one report checks (limits.MAX_HEALTH_FACES): only the "
+        "persons first by id were checked."
+    )
 
 
 class Deleted(BaseModel):
@@ -499,6 +610,9 @@ class GalleryFace(BaseModel):
     box: Box
     score: float
     embedding: list[float] = Field(description="The stored unit vector; only meaningful to the same model.")
+    kind: Literal["face", "negative"] = Field(
+        "face", description="negative: a face rejected as not this person (/persons/reject)."
+    )
 
     @field_validator("created_at")
     @classmethod
@@ -529,3 +643,24 @@ class ImportRequest(BaseModel):
         Field(min_length=1, max_length=limits.MAX_TRANSFER_PAGE),
         _rule(code="invalid_batch"),
     ]
+
+
+# -- requests that use response shapes (a face's box) ------------------------------------------------
+
+
+class RejectRequest(BaseModel):
+    """A face that is not this person: stored as their negative example, so it stops matching them."""
+
+    directory: Directory
+    person_id: PersonId
+    image: Image
+    box: Annotated[
+        Box | None,
+        Field(description="Which face of the photo (the one whose box overlaps it most); default the largest."),
+        PARAMETER,
+    ] = None
+
+
+class HealthRequest(BaseModel):
+    directory: Directory
+    security: SecurityParameter = None

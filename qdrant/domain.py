@@ -77,6 +77,9 @@ class NewFace:
     face_id: str | None = None
     created_at: str | None = None
     """Kept from an export on import; new enrolments are stamped now."""
+    quality: dict[str, float | bool] | None = None
+    """The face's measured quality (models/quality.Quality's fields, a few numbers), kept so a health report can
+    judge it at today's gates; None when not measured (imports, faces enrolled before it was stored)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class StoredFace:
     box: tuple[float, float, float, float]
     score: float
     kind: Kind = FACE
+    quality: dict[str, float | bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -154,3 +158,5 @@ class PersonVectors:
     """len(face_ids) × dim unit vectors, in face_ids' order."""
     truncated: bool
     """The person has more than MAX_HEALTH_FACES_PER_PERSON faces; only that many are here."""
+    qualities: tuple[dict[str, float | bool] | None, ...] = ()
+    """Each face's stored quality, in face_ids' order (None where none was stored)."""

@@ -250,6 +250,16 @@ class Gallery:
                 out[person_id] = found[0][1]
         return out
 
+    def has_face(self, directory: str, face_id: str) -> bool:
+        """Whether the directory holds a face or negative under `face_id` (an idempotent retry's id)."""
+        return bool(self.store.count(Scope(check_directory(directory), face_id=check_face_id(face_id))))
+
+    def person_similarity(self, directory: str, person_id: str, vector: np.ndarray) -> float | None:
+        """The similarity of `vector` to the person's most similar enrolled face; None when they have none."""
+        scope = Scope(check_directory(directory), check_person_id(person_id), kind=FACE)
+        found = self.store.search(scope, self._vector(vector), 1, None)
+        return found[0][1] if found else None
+
     def list_persons(self, directory: str, limit: int = 50, offset: int = 0) -> tuple[list[PersonSummary], int | None]:
         """One page of persons sorted by person_id, and the offset of the next page (None at the end).
 
@@ -308,6 +318,7 @@ class Gallery:
                     tuple(p.payload["face_id"] for p in points),
                     np.array([p.vector for p in points], dtype=np.float32).reshape(len(points), self.dim),
                     more is not None,
+                    tuple(stored_face(p.payload).quality for p in points),
                 )
             )
         return page, next_offset

@@ -46,6 +46,7 @@ def face_payload(
         "box": [float(v) for v in face.box],
         "det_score": float(face.score),
         "model": model_id,
+        **({} if face.quality is None else {"quality": dict(face.quality)}),
     }
 
 
@@ -68,6 +69,7 @@ def stored_face(payload: dict[str, Any]) -> StoredFace:
         box=tuple(payload.get("box", (0.0, 0.0, 0.0, 0.0))),
         score=float(payload.get("det_score", 0.0)),
         kind=kind_of(payload),
+        quality=payload.get("quality") if isinstance(payload.get("quality"), dict) else None,
     )
 
 

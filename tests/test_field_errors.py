@@ -35,6 +35,8 @@ ENDPOINTS: dict[str, type[BaseModel]] = {
     "directories/delete": schemas.DirectoryRequest,
     "directories/export": schemas.ExportRequest,
     "directories/import": schemas.ImportRequest,
+    "persons/reject": schemas.RejectRequest,
+    "directories/health": schemas.HealthRequest,
 }
 IMAGE = [("", "empty_image"), ("abc$%^", "invalid_base64"), (5, "invalid_request")]
 ID = ["", "x" * (limits.MAX_ID_LENGTH + 1), "a\x07b", "*", ".", " lead", 5]
@@ -57,6 +59,10 @@ BAD: dict[Any, list[tuple[Any, str]]] = {
     ],
     "request_id": [("r" * (limits.MAX_REQUEST_ID_LENGTH + 1), PARAMETER), (5, PARAMETER)],
     "single_face": [("maybe", PARAMETER)],
+    "allow_conflict": [("maybe", PARAMETER), (2, PARAMETER)],
+    "allow_mismatch": [("maybe", PARAMETER), (2, PARAMETER)],
+    "quality": [("excellent", PARAMETER), (1, PARAMETER)],
+    "box": [("x", PARAMETER), ({"x1": 0}, "invalid_request")],
     "threshold": [(7, PARAMETER), (-1.5, PARAMETER), ("high", PARAMETER)],
     "security": [("max", PARAMETER), (1, PARAMETER)],
     "top_k": [(0, PARAMETER), (limits.MAX_TOP_K + 1, PARAMETER), ("x", PARAMETER)],
@@ -81,6 +87,7 @@ FACE_BAD: dict[str, list[tuple[Any, str]]] = {
     "box": [({"x1": 0}, "invalid_request")],
     "score": [("x", "invalid_request")],
     "embedding": [("x", "invalid_request")],
+    "kind": [("positive", "invalid_request")],
 }
 
 

@@ -108,10 +108,16 @@ def check_against_model(gallery, ops) -> None:
             assert {(h.face.face_id, h.face.person_id) for h in hits} == set(model[d].items())
             assert all(h.face.directory == d for h in hits)
             assert set(gallery.best_negatives(d, vector(0), PERSONS)) == set(negatives[d].values())
+            held = set(model[d]) | set(negatives[d])
+            assert all(gallery.has_face(d, f) for f in held)
+            assert not any(gallery.has_face(d, f) for f in set(FACE_IDS) - held)
             for person_id in PERSONS:
                 stored = gallery.get_person(d, person_id)
                 held = {f for f, p in negatives[d].items() if p == person_id}
                 assert {f.face_id for f in stored.negatives} == held if stored else not held
+                # the enrolment check's read sees this directory's faces of the person, never a negative
+                enrolled = person_id in model[d].values()
+                assert (gallery.person_similarity(d, person_id, vector(0)) is not None) == enrolled
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

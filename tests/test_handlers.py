@@ -59,7 +59,8 @@ def api() -> FaceApi:
 
 
 def enroll(api: FaceApi, colour: fake.Colour, person_id: str, directory: str = "d", **fields: Any):
-    request = schemas.EnrollRequest(image=fake.photo(colour), directory=directory, person_id=person_id, **fields)
+    fields.setdefault("image", fake.photo(colour))
+    request = schemas.EnrollRequest(directory=directory, person_id=person_id, **fields)
     return run(api.enroll(OPEN, request))
 
 
@@ -246,3 +247,132 @@ def test_ids_are_normalised_before_they_reach_the_logic(api):
     enroll(api, ALICE, decomposed, directory="Cafe\u0301")
     person = run(api.get_person(OPEN, schemas.PersonRequest(directory="Café", person_id="José")))
     assert (person.directory, person.person_id) == ("Café", "José")
+
+
+def refusal(call: Coroutine[Any, Any, Any]) -> ApiError:
+    with pytest.raises(ApiError) as info:
+        run(call)
+    return info.value
+
+
+def test_a_face_below_the_enrolment_quality_level_is_refused_with_its_reasons(api):
+    blurred = schemas.EnrollRequest(image=fake.photo(ALICE, sharp=False), directory="d", person_id="alice")
+    error = refusal(api.enroll(OPEN, blurred))
+    assert (error.status, error.code, error.details) == (422, "low_quality", {"reasons": ["blurry"]})
+    assert error.body()["error"]["reasons"] == ["blurry"]
+    enrolled = run(api.enroll(OPEN, blurred.model_copy(update={"quality": "none"})))
+    assert enrolled.face.quality is not None and enrolled.face.quality.reasons == []
+    sharp = enroll(api, ALICE, "alice")
+    assert sharp.face.quality is not None and sharp.face.quality.level == "medium"
+
+
+def test_recognize_never_names_a_face_below_its_quality_level(api):
+    enroll(api, ALICE, "alice")
+    probe = fake.photo(ALICE, sharp=False)
+    (face,) = run(api.recognize(OPEN, schemas.RecognizeRequest(image=probe, directory="d"))).faces
+    assert (face.decision, face.match) == ("unknown", None)
+    assert face.quality is not None and face.quality.reasons == ["blurry"]
+    assert face.candidates[0].person_id == "alice"
+    request = schemas.RecognizeRequest(image=probe, directory="d", quality="none")
+    assert [f.decision for f in run(api.recognize(OPEN, request)).faces] == ["match"]
+
+
+def test_enrolment_checks_refuse_another_persons_face_and_a_stranger_to_the_person(api):
+    enroll(api, ALICE, "alice")
+    conflict = refusal(api.enroll(OPEN, schemas.EnrollRequest(image=fake.photo(ALICE), directory="d", person_id="a2")))
+    assert (conflict.status, conflict.code, conflict.details["person_id"]) == (409, "identity_conflict", "alice")
+    assert conflict.details["similarity"] == pytest.approx(1.0)
+    mismatch = refusal(api.enroll(OPEN, schemas.EnrollRequest(image=fake.photo(BOB), directory="d", person_id="alice")))
+    assert (mismatch.status, mismatch.code) == (409, "not_same_person")
+    enroll(api, (30, 10, 0), "alice")  # cos ≈ 0.98 to Alice's face: her own
+    enroll(api, ALICE, "a2", allow_conflict=True)
+    enroll(api, BOB, "alice", allow_mismatch=True)
+    assert api.gallery.count("d", "alice") == 3
+
+
+def test_batch_items_report_the_enrolment_checks(api):
+    enroll(api, ALICE, "alice")
+    request = schemas.EnrollBatchRequest.model_validate(
+        {
+            "items": [
+                {"image": fake.photo(ALICE), "directory": "d", "person_id": "other"},
+                {"image": fake.photo(BOB), "directory": "d", "person_id": "alice"},
+                {"image": fake.photo(CAROL, sharp=False), "directory": "d", "person_id": "carol"},
+            ]
+        }
+    )
+    results = run(api.enroll_batch(OPEN, request)).results
+    errors = [r.error for r in results if isinstance(r, schemas.EnrollItemFailed)]
+    assert [(e.code, e.person_id, e.reasons) for e in errors] == [
+        ("identity_conflict", "alice", None),
+        ("not_same_person", "alice", None),
+        ("low_quality", None, ["blurry"]),
+    ]
+
+
+def test_a_rejected_face_stops_matching_the_person_and_her_own_faces_still_do(api):
+    enroll(api, ALICE, "alice")
+    near = fake.photo((40, 10, 0))  # cos ≈ 0.97 to Alice: over the 0.91 threshold
+    recognize = schemas.RecognizeRequest(image=near, directory="d")
+    assert [f.decision for f in run(api.recognize(OPEN, recognize)).faces] == ["match"]
+    rejected = run(api.reject(OPEN, schemas.RejectRequest(directory="d", person_id="alice", image=near)))
+    assert [f.decision for f in run(api.recognize(OPEN, recognize)).faces] == ["unknown"]
+    own = schemas.RecognizeRequest(image=fake.photo(ALICE), directory="d")
+    assert [f.match and f.match.person_id for f in run(api.recognize(OPEN, own)).faces] == ["alice"]
+    person = run(api.get_person(OPEN, schemas.PersonRequest(directory="d", person_id="alice")))
+    assert [n.face_id for n in person.negatives] == [rejected.face_id]
+    listed = run(api.list_persons(OPEN, schemas.ListPersonsRequest(directory="d"))).persons
+    assert [(p.face_count, p.negative_count) for p in listed] == [(1, 1)]
+    exported = run(api.export_faces(OPEN, schemas.ExportRequest(directory="d"))).faces
+    assert sorted(f.kind for f in exported) == ["face", "negative"]
+    run(api.import_faces(OPEN, schemas.ImportRequest(directory="copy", model=SPEC.model_id, faces=exported)))
+    again = schemas.RecognizeRequest(image=near, directory="copy")
+    assert [f.decision for f in run(api.recognize(OPEN, again)).faces] == ["unknown"]
+    absent = schemas.RejectRequest(directory="d", person_id="nobody", image=near)
+    assert refused(api.reject(OPEN, absent)) == (404, "not_found")
+    assert refused(api.reject(key(["d"]), absent)) == (403, "forbidden")
+    run(api.delete_person(OPEN, schemas.PersonRequest(directory="d", person_id="alice")))
+    assert api.gallery.count("d", kind="negative") == 0
+
+
+def test_reject_picks_the_face_its_box_overlaps(api):
+    enroll(api, ALICE, "alice")
+    two = fake.photo((40, 10, 0), (0, 50, 0))
+    box = schemas.Box(x1=90, y1=10, x2=150, y2=70)  # the second square
+    rejected = run(api.reject(OPEN, schemas.RejectRequest(directory="d", person_id="alice", image=two, box=box)))
+    assert rejected.face.box.x1 > 80
+    far = schemas.Box(x1=500, y1=500, x2=600, y2=600)
+    assert refused(api.reject(OPEN, schemas.RejectRequest(directory="d", person_id="alice", image=two, box=far))) == (
+        422,
+        "no_face",
+    )
+
+
+def test_health_flags_a_mislabelled_face_a_duplicate_a_single_face_and_a_low_quality_face(api):
+    enroll(api, ALICE, "alice")
+    enroll(api, (30, 10, 0), "alice")
+    enroll(api, BOB, "bob")
+    enroll(api, (30, 20, 0), "bob")
+    mislabelled = enroll(api, CAROL, "bob", allow_mismatch=True)
+    enroll(api, (10, 10, 0), "alice-dup", allow_conflict=True)
+    blurred = enroll(api, (0, 40, 0), "dave", quality="none", image=fake.photo((0, 40, 0), sharp=False))
+    report = run(api.health(OPEN, schemas.HealthRequest(directory="d")))
+    assert [(d.person_id, d.face_id) for d in report.disagreeing] == [("bob", mislabelled.face_id)]
+    assert [(c.person_a, c.person_b) for c in report.confusable] == [("alice", "alice-dup")]
+    assert report.single_face == ["alice-dup", "dave"]
+    assert [(f.person_id, f.face_id, f.reasons) for f in report.low_quality] == [("dave", blurred.face_id, ["blurry"])]
+    assert (report.persons, report.faces, report.truncated) == (4, 7, False)
+    assert refused(api.health(key(["other"]), schemas.HealthRequest(directory="d"))) == (403, "forbidden")
+
+
+def test_a_retry_is_not_refused_by_the_enrolment_checks_and_a_reused_request_id_is_still_a_conflict(api):
+    first = enroll(api, ALICE, "alice", request_id="r1")
+    assert enroll(api, ALICE, "alice", request_id="r1").face_id == first.face_id
+    assert refused(
+        api.enroll(
+            OPEN, schemas.EnrollRequest(image=fake.photo(BOB), directory="d", person_id="alice", request_id="r1")
+        )
+    ) == (
+        409,
+        "request_id_conflict",
+    )

@@ -89,6 +89,7 @@ def recognized(driver, runs_before: int) -> list[dict[str, str]]:
 
 def test_recognize_enrol_and_delete_from_the_page(service_url, enrolled, browser, tmp_path):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     browser.get(f"{service_url}/ui/")
     wait_for(browser, lambda d: "threshold" in d.find_element(By.ID, "info").text)
@@ -114,6 +115,11 @@ def test_recognize_enrol_and_delete_from_the_page(service_url, enrolled, browser
     browser.find_element(By.ID, "person-id").send_keys("stranger")
     browser.find_element(By.ID, "person-name").send_keys("A Stranger")
     browser.find_element(By.ID, "enrol-button").click()
+    # his head is turned past the default (medium) level's yaw gate: refused with the reason, then taken at low
+    wait_for(browser, lambda d: "low_quality" in d.find_element(By.ID, "msg").text)
+    assert "extreme_pose" in browser.find_element(By.ID, "msg").text
+    Select(browser.find_element(By.ID, "quality")).select_by_visible_text("low")
+    browser.find_element(By.ID, "enrol-button").click()
     wait_for(browser, lambda d: "Enrolled" in d.find_element(By.ID, "msg").text)
     assert persons(service_url)["stranger"]["face_count"] == 1
     after = faces(browser)
@@ -127,3 +133,39 @@ def test_recognize_enrol_and_delete_from_the_page(service_url, enrolled, browser
     assert "stranger" not in persons(service_url)
     assert not browser.find_elements(By.CSS_SELECTOR, '#people tr[data-person-id="stranger"]')
     assert sorted(f["known"] for f in faces(browser)) == ["false", "true", "true"]
+
+
+def test_enrol_errors_health_and_not_this_person_from_the_page(service_url, enrolled, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{service_url}/ui/")
+    for field, value in (("key", KEYS["admin"]), ("directory", "web")):
+        element = browser.find_element(By.ID, field)
+        element.clear()
+        element.send_keys(value)
+    browser.find_element(By.TAG_NAME, "h1").click()
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#people tr[data-person-id="biden"]'))
+    browser.find_element(By.ID, "file").send_keys(str(EXAMPLES / "test/obama_and_biden.jpg"))
+    found = recognized(browser, 0)
+
+    # Obama's face enrolled as Biden: refused, and the page says who it is
+    obama = next(f for f in found if f["personId"] == "obama")
+    browser.find_element(By.CSS_SELECTOR, f'#faces li[data-index="{obama["index"]}"] span').click()
+    browser.find_element(By.ID, "person-id").clear()
+    browser.find_element(By.ID, "person-id").send_keys("biden")
+    browser.find_element(By.ID, "enrol-button").click()
+    wait_for(browser, lambda d: "identity_conflict" in d.find_element(By.ID, "msg").text)
+    assert "obama" in browser.find_element(By.ID, "msg").text
+
+    browser.find_element(By.ID, "health-button").click()
+    wait_for(browser, lambda d: "One face only" in d.find_element(By.ID, "health").text)
+    assert "biden" in browser.find_element(By.ID, "health").text
+
+    # "Not this person" on Biden's face: stored as his negative, and the face is no longer named Biden
+    runs = int(browser.find_element(By.ID, "faces").get_attribute("data-runs"))
+    biden = next(f for f in found if f["personId"] == "biden")
+    browser.find_element(By.CSS_SELECTOR, f'#faces li[data-index="{biden["index"]}"] button.reject').click()
+    wait_for(browser, lambda d: "not biden" in d.find_element(By.ID, "msg").text)
+    assert int(browser.find_element(By.ID, "faces").get_attribute("data-runs")) > runs
+    assert "biden" not in {f["personId"] for f in faces(browser)}
+    assert persons(service_url)["biden"]["negative_count"] == 1

@@ -24,11 +24,22 @@ FAILS = (255, 0, 255)
 Colour = tuple[int, int, int]
 
 
-def photo(*colours: Colour, fmt: str = "PNG") -> str:
-    """Base64 of a photo with one face per colour, left to right (black squares are empty background)."""
-    image = Image.new("RGB", (SIDE * max(1, len(colours)), SIDE))
+def photo(*colours: Colour, fmt: str = "PNG", sharp: bool = True) -> str:
+    """Base64 of a photo with one face per colour, left to right (black squares are empty background).
+
+    A face is textured in blue, which no embedding reads, so it passes every quality gate; `sharp=False` leaves
+    it flat, which models/quality measures as `blurry`. The pattern is 0 at each square's centre, where the
+    detector reads who the face is.
+    """
+    pixels = np.zeros((SIDE, SIDE * max(1, len(colours)), 3), dtype=np.int32)
+    y, x = np.mgrid[0:SIDE, 0:SIDE]
+    texture = 40 * ((x + y) % 2) if sharp else 0
     for i, colour in enumerate(colours):
-        image.paste(colour, (i * SIDE, 0, (i + 1) * SIDE, SIDE))
+        square = pixels[:, i * SIDE : (i + 1) * SIDE]
+        square[...] = colour
+        if any(colour):
+            square[..., 2] = np.clip(colour[2] + texture, 0, 255)
+    image = Image.fromarray(pixels.astype(np.uint8))
     buffer = io.BytesIO()
     image.save(buffer, fmt)
     return base64.b64encode(buffer.getvalue()).decode()

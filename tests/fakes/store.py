@@ -25,8 +25,13 @@ class MemoryStore:
         self.points: dict[str, Point] = {}
 
     def _in(self, scope: Scope) -> list[Point]:
-        wanted = scope.conditions()
-        return [p for _, p in sorted(self.points.items()) if all(p.payload.get(k) == v for k, v in wanted.items())]
+        wanted, unwanted = scope.conditions(), scope.exclusions()
+        return [
+            p
+            for _, p in sorted(self.points.items())
+            if all(p.payload.get(k) == v for k, v in wanted.items())
+            and not any(p.payload.get(k) == v for k, v in unwanted.items())
+        ]
 
     def upsert(self, points: Sequence[Point]) -> None:
         for p in points:
