@@ -8,9 +8,10 @@ HOST ?= 127.0.0.1
 
 .PHONY: setup serve check test build
 
-$(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-test.txt requirements-clients.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-test.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-clients.txt
 	touch $@
 
 setup: $(VENV)/.installed

@@ -16,8 +16,10 @@ import bentoml
 import numpy as np
 from starlette.staticfiles import StaticFiles
 
-from api import connections, log_redaction
+from api import compat, connections, log_redaction
 from api.auth import Authorizer, Key, load_keys
+from api.compat import compreface, deepstack
+from api.compat.errors import CompatErrors
 from api.cross_site import CrossSiteGuard, parse_origins
 from api.deadline import DeadlineMiddleware
 from api.errors import json_errors
@@ -261,12 +263,23 @@ class FaceService:
 
 # The web page (plain HTML/JS, no CDN) at /ui; it calls the same API as any client.
 FaceService.mount_asgi_app(StaticFiles(directory=Path(__file__).parent / "api" / "static", html=True), path="/ui")
-# Outermost first: the real path back (api/route_labels.py), uniform error bodies, refuse cross-site requests,
-# read whole bodies (size and time limits), refuse overload, the request deadline, then multipart → JSON.
+# CompreFace- and DeepStack-compatible APIs (api/compat), on the same FaceApi, keys, limits and middleware.
+FaceService.mount_asgi_app(compreface.create_app(), path=compat.COMPREFACE_PREFIX, name="compreface")
+FaceService.mount_asgi_app(deepstack.create_app(), path=compat.DEEPSTACK_PREFIX, name="deepstack")
+# Outermost first: the real path back (api/route_labels.py), compat paths' errors in their API's shape, uniform
+# error bodies, refuse cross-site requests, read whole bodies (size and time limits), refuse overload, the
+# request deadline, then multipart → JSON.
 FaceService.add_asgi_middleware(RestorePath)
+FaceService.add_asgi_middleware(CompatErrors)
 FaceService.add_asgi_middleware(UniformErrors)
-FaceService.add_asgi_middleware(CrossSiteGuard, allowed_origins=parse_origins(settings.allowed_origins))
+FaceService.add_asgi_middleware(
+    CrossSiteGuard,
+    allowed_origins=parse_origins(settings.allowed_origins),
+    form_prefixes=(compat.DEEPSTACK_PREFIX + "/",),
+)
 FaceService.add_asgi_middleware(BufferedBody, max_bytes=settings.max_request_bytes, timeout_s=settings.body_timeout_s)
 FaceService.add_asgi_middleware(OverloadMiddleware, max_concurrency=settings.max_concurrency)
 FaceService.add_asgi_middleware(DeadlineMiddleware, timeout_s=settings.request_timeout_s)
-FaceService.add_asgi_middleware(MultipartToJson, max_part_bytes=settings.max_request_bytes)
+FaceService.add_asgi_middleware(
+    MultipartToJson, max_part_bytes=settings.max_request_bytes, exclude_prefixes=compat.PREFIXES
+)

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.errors import ApiError
 
 BODY_TYPES = ("application/json", "multipart/form-data")
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 def parse_origins(setting: str) -> frozenset[str]:
@@ -28,20 +29,24 @@ def parse_origins(setting: str) -> frozenset[str]:
 class CrossSiteGuard:
     """403 `forbidden_origin` for foreign origins, 415 `unsupported_media_type` for bodies that are not ours."""
 
-    def __init__(self, app: ASGIApp, allowed_origins: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, allowed_origins: frozenset[str], form_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.allowed_origins = allowed_origins
+        # Paths that also take url-encoded forms (DeepStack clients send them): parsed by their own app, never
+        # as JSON, and as safe as multipart behind the same Origin check.
+        self.form_prefixes = form_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            error = self._refusal(dict(scope["headers"]))
+            forms_ok = bool(self.form_prefixes) and scope["path"].startswith(self.form_prefixes)
+            error = self._refusal(dict(scope["headers"]), forms_ok)
             if error is not None:
                 for message in error.asgi_messages():
                     await send(message)
                 return
         await self.app(scope, receive, send)
 
-    def _refusal(self, headers: dict[bytes, bytes]) -> ApiError | None:
+    def _refusal(self, headers: dict[bytes, bytes], forms_ok: bool = False) -> ApiError | None:
         origin = headers.get(b"origin")
         if origin is not None and not self._origin_allowed(origin.decode("latin-1"), headers):
             return ApiError(
@@ -51,7 +56,7 @@ class CrossSiteGuard:
             )
         has_body = b"transfer-encoding" in headers or headers.get(b"content-length", b"0") != b"0"
         media_type = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
-        if has_body and media_type not in BODY_TYPES:
+        if has_body and media_type not in BODY_TYPES and not (forms_ok and media_type == FORM_TYPE):
             return ApiError(
                 415,
                 "unsupported_media_type",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Callable
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -146,25 +147,11 @@ class UniformErrors:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        start: Message | None = None
-        chunks: list[bytes] = []
+        await rewrite_errors(self.app, scope, receive, send, self._rewritten)
 
-        async def capture(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start" and message["status"] >= 400:
-                start = message
-                return
-            if start is None:
-                return await send(message)
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                await self._send_rewritten(start, b"".join(chunks), send)
-
-        await self.app(scope, receive, capture)
-
-    async def _send_rewritten(self, start: Message, body: bytes, send: Send) -> None:
+    def _rewritten(self, start: Message, body: bytes) -> tuple[Message, bytes]:
         status = start["status"]
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers = list(start.get("headers", []))
         try:
             data = json.loads(body)
         except ValueError:
@@ -178,9 +165,36 @@ class UniformErrors:
             body = json.dumps({"error": rewritten}).encode()
         if status in (429, 503) and not any(k.lower() == b"retry-after" for k, _ in headers):
             headers.append((b"retry-after", self.retry_after))
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        return {**start, "headers": headers}, body
+
+
+Rewrite = Callable[[Message, bytes], tuple[Message, bytes]]
+
+
+async def rewrite_errors(app: ASGIApp, scope: Scope, receive: Receive, send: Send, rewrite: Rewrite) -> None:
+    """Run `app`, holding back any error response (status >= 400) whole so `rewrite` can reshape it.
+
+    Successful responses stream through untouched; an error body is small, so buffering it costs nothing.
+    """
+    start: Message | None = None
+    chunks: list[bytes] = []
+
+    async def capture(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start" and message["status"] >= 400:
+            start = message
+            return
+        if start is None:
+            return await send(message)
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            head, body = rewrite(start, b"".join(chunks))
+            headers = [(k, v) for k, v in head.get("headers", []) if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**head, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+    await app(scope, receive, capture)
 
 
 def _validation_error(detail: object, fallback: dict[str, str]) -> dict[str, str]:
@@ -207,13 +221,17 @@ class MultipartToJson:
     instead of a 500 inside BentoML.
     """
 
-    def __init__(self, app: ASGIApp, max_part_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_part_bytes: int, exclude_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_part_bytes = max_part_bytes
+        # mounted apps that read their own forms (api/compat: CompreFace and DeepStack uploads)
+        self.exclude_prefixes = exclude_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers", [])) if scope["type"] == "http" else {}
         if not headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data"):
+            return await self.app(scope, receive, send)
+        if self.exclude_prefixes and scope["path"].startswith(self.exclude_prefixes):
             return await self.app(scope, receive, send)
         try:
             fields = await self._fields(Request(scope, receive))

@@ -10,6 +10,10 @@ KEY_SCOPES = {
     "admin": (["*"], "write"),
     "reader-a": (["tenant-a"], "read"),
     "writer-b": (["tenant-b"], "write"),
+    # CompreFace / DeepStack clients: each key is one collection (tests/test_compat_*.py)
+    "compat-c": (["compat-c"], "write"),
+    "compat-d": (["compat-d"], "write"),
+    "compat-c-reader": (["compat-c"], "read"),
 }
 KEYS = {name: secrets.token_urlsafe(32) for name in KEY_SCOPES}
 

@@ -75,11 +75,11 @@ def test_read_key_reads_its_directory_only(service_url, image, seeded):
 
 
 def test_write_key_cannot_touch_another_directory(service_url, image, seeded):
-    # the photo is biden's already (the enrolment check's identity_conflict): this test is about keys
-    enrolled = call(
+    # the seeded photo is tenant-b's "biden" already: a second id for the same face needs the override
+    own = call(
         service_url, "enroll", "writer-b", image=image, directory="tenant-b", person_id="b2", allow_conflict=True
     )
-    assert enrolled.status_code == 200
+    assert own.status_code == 200, own.text
     for endpoint, body in [
         ("recognize", {"image": image, "directory": "tenant-a"}),
         ("persons/delete", {"directory": "tenant-a", "person_id": "biden"}),

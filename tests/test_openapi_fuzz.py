@@ -22,8 +22,10 @@ def test_no_server_errors_under_schemathesis(service_url):
             "not_a_server_error",
             "--max-examples",
             "10",
+            # one worker: with two, hypothesis' lambda descriptions race in CPython 3.11's ast.parse
+            # ("AST constructor recursion depth mismatch"), a crash of the generator, not of the service
             "--workers",
-            "2",
+            "1",
             "--seed",
             "1",
         ],
