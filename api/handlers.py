@@ -286,7 +286,7 @@ class FaceApi:
             own = self.gallery.count(directory, person_id)
             return (
                 self.gallery.count(directory),
-                self.gallery.match_persons(directory, vector, DEFAULT_TOP_K),
+                [] if request.allow_conflict else self.gallery.match_persons(directory, vector, DEFAULT_TOP_K),
                 own,
                 self.gallery.person_similarity(directory, person_id, vector) if own else None,
             )

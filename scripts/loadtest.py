@@ -78,7 +78,14 @@ def client_loop(
             roll = rng.random()
             if roll < 0.35 or not mine:
                 person = f"c{index:02d}-p{step:05d}"
-                body = {"image": rng.choice(images), "directory": DIRECTORY, "person_id": person, "request_id": person}
+                # the same few photos stand for many persons: the enrolment check would call them one (409)
+                body = {
+                    "image": rng.choice(images),
+                    "directory": DIRECTORY,
+                    "person_id": person,
+                    "request_id": person,
+                    "allow_conflict": True,
+                }
                 endpoint = "enroll"
             elif roll < 0.9:
                 body = {"image": rng.choice(images), "directory": DIRECTORY}
