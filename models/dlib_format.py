@@ -321,7 +321,12 @@ def parse_file(path: Path) -> DlibNetwork:
 
 
 def packaged_weights() -> Path:
-    """The .dat shipped in PyPI's face-recognition-models, checked against the release we tested.
+    """dlib-resnet's .dat shipped in PyPI's face-recognition-models, checked against the release we tested."""
+    return packaged_file(WEIGHTS_FILENAME, WEIGHTS_SHA256)
+
+
+def packaged_file(filename: str, sha256: str) -> Path:
+    """A model file of face-recognition-models==0.3.0, refused unless it has the bytes we tested.
 
     Found without importing the package, whose __init__ needs pkg_resources
     (gone from current setuptools).
@@ -329,11 +334,11 @@ def packaged_weights() -> Path:
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or spec.origin is None:
         raise FileNotFoundError("face-recognition-models is not installed: pip install face-recognition-models==0.3.0")
-    path = Path(spec.origin).parent / "models" / WEIGHTS_FILENAME
+    path = Path(spec.origin).parent / "models" / filename
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: reinstall face-recognition-models==0.3.0")
     with open(path, "rb") as f:
         digest = hashlib.file_digest(f, "sha256").hexdigest()
-    if digest != WEIGHTS_SHA256:
-        raise ValueError(f"{path} has sha256 {digest}, expected {WEIGHTS_SHA256} (face-recognition-models==0.3.0)")
+    if digest != sha256:
+        raise ValueError(f"{path} has sha256 {digest}, expected {sha256} (face-recognition-models==0.3.0)")
     return path

@@ -12,13 +12,12 @@ pixel off can send a tree down another branch and move a landmark.
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from models.dlib_format import _Reader, packaged_weights
+from models.dlib_format import _Reader, packaged_file
 
 PREDICTOR_FILENAME = "shape_predictor_5_face_landmarks.dat"
 PREDICTOR_SHA256 = "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888"
@@ -133,14 +132,7 @@ def parse(data: bytes) -> ShapeModel:
 
 def predictor_path() -> Path:
     """The 5-point model beside dlib-resnet's weights in face-recognition-models, checked by hash."""
-    path = packaged_weights().with_name(PREDICTOR_FILENAME)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: reinstall face-recognition-models==0.3.0")
-    with open(path, "rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
-    if digest != PREDICTOR_SHA256:
-        raise ValueError(f"{path} has sha256 {digest}, expected {PREDICTOR_SHA256} (face-recognition-models==0.3.0)")
-    return path
+    return packaged_file(PREDICTOR_FILENAME, PREDICTOR_SHA256)
 
 
 def similarity_2x2(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
