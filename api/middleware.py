@@ -51,16 +51,7 @@ class BufferedBody:
             return await _answer(send, self._too_large())
         if body is None:
             return  # the client went away; there is no one to answer
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
 
     async def _read(self, receive: Receive) -> bytes | None:
         chunks: list[bytes] = []
@@ -168,6 +159,21 @@ class UniformErrors:
         return {**start, "headers": headers}, body
 
 
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the app `body` whole, once, then passes on whatever the client sends next
+    (a disconnect): how a middleware that read the body gives it back."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 Rewrite = Callable[[Message, bytes], tuple[Message, bytes]]
 
 
@@ -243,16 +249,7 @@ class MultipartToJson:
             **scope,
             "headers": [*rest, (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
         }
-        sent = False
-
-        async def json_receive() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, json_receive, send)
+        await self.app(scope, replaying(body, receive), send)
 
     async def _fields(self, request: Request) -> dict[str, object]:
         try:
