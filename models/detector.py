@@ -1,4 +1,4 @@
-"""Face detection with facenet-pytorch's MTCNN (weights ship inside the package).
+"""Face detection: MTCNN with facenet-pytorch's weights, run by our batched cascade (models/mtcnn).
 
 Large photos are downscaled for detection only and the boxes and landmarks
 mapped back, so a 12-megapixel upload costs what a 1-megapixel one does while
@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from facenet_pytorch import MTCNN
+from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 from PIL import Image
 
 from models.faces import DetectedFace, Detection
-from models.isolation import batch_or_one_by_one, one_by_one
+from models.isolation import batch_or_one_by_one
+from models.mtcnn import Found, Mtcnn, MtcnnParams
 
 
 @dataclass(frozen=True)
@@ -25,35 +26,32 @@ class DetectorConfig:
     min_confidence: float = 0.9
     max_side: int = 1280
     device: str = "cpu"
-    pad_batches: bool | None = None
-    """Run a batch as one padded tensor; None decides by device (yes on CUDA, no on CPU)."""
+
+
+def load_nets(weights: Path | None, device: torch.device) -> tuple[PNet, RNet, ONet]:
+    """The three nets from the model store's mtcnn.pt, or without it from facenet-pytorch's own files (the same
+    bytes `scripts/import_models.py` stores).
+
+    Channels-last weights make every conv and max-pool take torch's vectorised NHWC kernels: 1.4x faster on CPU,
+    same outputs (BENCHMARKS.md, "Bare models").
+    """
+    nets = (PNet(pretrained=weights is None), RNet(pretrained=weights is None), ONet(pretrained=weights is None))
+    if weights is not None:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        for name, net in zip(("pnet", "rnet", "onet"), nets, strict=True):
+            net.load_state_dict(state[name])
+    for net in nets:
+        net.eval().to(device, memory_format=torch.channels_last)
+    return nets
 
 
 class FaceDetector:
     """Finds faces in batches of decoded RGB images."""
 
     def __init__(self, config: DetectorConfig = DetectorConfig(), weights: Path | None = None) -> None:
-        """`weights` is the model store's mtcnn.pt; without it the package's own files load,
-        which are the same bytes `scripts/import_models.py` stores."""
         self.config = config
-        # keep_all/post_process only matter for MTCNN.forward's crops, which we
-        # do not use: detection alone returns boxes, scores and landmarks.
-        self._mtcnn = MTCNN(
-            min_face_size=config.min_face_size,
-            keep_all=True,
-            device=torch.device(config.device),
-        ).eval()
-        self._pad_batches = (
-            config.pad_batches if config.pad_batches is not None else torch.device(config.device).type == "cuda"
-        )
-        if weights is not None:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-            for net in ("pnet", "rnet", "onet"):
-                getattr(self._mtcnn, net).load_state_dict(state[net])
-        # Channels-last weights make every conv and max-pool of the three nets take torch's vectorised
-        # NHWC kernels: faster detection on CPU, same boxes (BENCHMARKS.md, "Bare models").
-        for net in (self._mtcnn.pnet, self._mtcnn.rnet, self._mtcnn.onet):
-            net.to(memory_format=torch.channels_last)
+        device = torch.device(config.device)
+        self.mtcnn = Mtcnn(*load_nets(weights, device), MtcnnParams(min_face_size=config.min_face_size), device)
 
     def _scale_for(self, image: np.ndarray) -> float:
         longest = max(image.shape[:2])
@@ -69,46 +67,26 @@ class FaceDetector:
     def detect(self, images: list[np.ndarray]) -> list[Detection]:
         """Detect faces in each image, largest first; None for an image the detector failed on.
 
-        The images may come from several requests batched together, so one
-        image that makes MTCNN raise fails only itself (models/isolation).
-
-        MTCNN runs a batch only on images of one shape. On a GPU the batch is
-        zero-padded at the bottom/right to its largest shape (padding there
-        leaves coordinates unchanged and black borders hold no faces) and run
-        at once. On CPU each image runs alone, because there the padding and
-        facenet-pytorch's per-image loops cost more than batching saves
-        (BENCHMARKS.md, "Bare models": padded vs per image).
+        The images may come from several requests batched together: they run as
+        one cascade (models/mtcnn), and if that raises, one by one, so an image
+        that makes MTCNN raise fails only itself (models/isolation).
         """
         scales = [self._scale_for(img) for img in images]
-        small = [self._resized(img, s) for img, s in zip(images, scales, strict=False)]
+        small = [self._resized(img, s) for img, s in zip(images, scales, strict=True)]
         # MTCNN's pyramid starts at min_face_size: an image whose short side is below it has no scale to
-        # run and facenet-pytorch raises on the empty pyramid. No face that small is looked for, so none is found.
+        # run. No face that small is looked for, so none is found.
         searchable = [i for i, img in enumerate(small) if min(img.shape[:2]) >= self.config.min_face_size]
-        batch = [small[i] for i in searchable]
-        isolate = batch_or_one_by_one if self._pad_batches and len(batch) > 1 else one_by_one
-        found = isolate(self._detect_padded, batch, "face detection")
+        found = batch_or_one_by_one(self.mtcnn.detect, [small[i] for i in searchable], "face detection")
         results: list[Detection] = [[] for _ in images]
-        for i, result in zip(searchable, found, strict=False):
-            results[i] = None if result is None else self._faces(*result, scales[i], images[i].shape)
+        for i, result in zip(searchable, found, strict=True):
+            results[i] = None if result is None else self._faces(result, scales[i], images[i].shape)
         return results
 
-    def _detect_padded(self, images: list[np.ndarray]) -> list[tuple]:
-        height = max(img.shape[0] for img in images)
-        width = max(img.shape[1] for img in images)
-        batch = np.zeros((len(images), height, width, 3), dtype=np.uint8)
-        for i, img in enumerate(images):
-            batch[i, : img.shape[0], : img.shape[1]] = img
-        with torch.inference_mode():
-            boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
-        return list(zip(boxes, probs, points, strict=False))
-
-    def _faces(self, boxes, probs, points, scale: float, shape: tuple[int, ...]) -> list[DetectedFace]:
-        if boxes is None:
-            return []
+    def _faces(self, found: Found, scale: float, shape: tuple[int, ...]) -> list[DetectedFace]:
         h, w = shape[:2]
         faces = []
-        for box, prob, pts in zip(boxes, probs, points, strict=False):
-            if prob is None or prob < self.config.min_confidence:
+        for box, prob, pts in zip(found.boxes, found.scores, found.landmarks, strict=True):
+            if prob < self.config.min_confidence:
                 continue
             x1, y1, x2, y2 = (float(v) / scale for v in box)
             faces.append(

@@ -76,9 +76,7 @@ def test_downscaled_detection_maps_back_to_original_pixels():
     assert small[0].box[2] > 640  # genuinely in original pixels, not detection pixels
 
 
-@pytest.mark.parametrize("pad_batches", [True, False], ids=["padded", "per-image"])
-def test_batch_of_different_sizes_matches_single_calls(pad_batches):
-    detector = FaceDetector(DetectorConfig(pad_batches=pad_batches))
+def test_batch_of_different_sizes_matches_single_calls(detector):
     paths = [
         FACES_DIR / "facenet-pytorch/data/multiface.jpg",
         FACES_DIR / "face_recognition/tests/test_images/obama.jpg",
@@ -97,11 +95,9 @@ def test_empty_batch(detector):
     assert detector.detect([]) == []
 
 
-@pytest.mark.parametrize("pad_batches", [True, False], ids=["padded", "per-image"])
-def test_thin_images_have_no_faces_and_do_not_fail_their_batch(pad_batches):
+def test_thin_images_have_no_faces_and_do_not_fail_their_batch(detector):
     """A 16×65500 strip leaves MTCNN an empty pyramid (it raised torch.cat on an empty list): no faces, and the
     real photo batched with it keeps its own."""
-    detector = FaceDetector(DetectorConfig(pad_batches=pad_batches))
     strip = np.full((16, 65500, 3), 128, dtype=np.uint8)
     photo = load(FACES_DIR / "facenet-pytorch/data/multiface.jpg")
     found = detector.detect([strip, photo, strip.transpose(1, 0, 2).copy()])
@@ -109,10 +105,8 @@ def test_thin_images_have_no_faces_and_do_not_fail_their_batch(pad_batches):
     assert len(found[1]) == 6
 
 
-@pytest.mark.parametrize("pad_batches", [True, False], ids=["padded", "per-image"])
-def test_an_image_the_model_fails_on_fails_alone(pad_batches):
-    """A four-channel array makes MTCNN's first conv raise; only its slot is marked failed."""
-    detector = FaceDetector(DetectorConfig(pad_batches=pad_batches))
+def test_an_image_the_model_fails_on_fails_alone(detector):
+    """A four-channel array makes MTCNN raise; only its slot is marked failed."""
     photo = load(FACES_DIR / "face_recognition/tests/test_images/obama.jpg")
     bad = np.zeros((200, 200, 4), dtype=np.uint8)
     found = detector.detect([photo, bad, photo])
