@@ -29,9 +29,7 @@ from api.pixel_budget import PixelBudget
 from api.remote import NEVER_REFRESH, remote_call
 from api.route_labels import RestorePath
 from faceserve import schemas
-from models import calibration, registry, store
-from models.detector import DetectorConfig, FaceDetector
-from models.embedders import load_embedder, resolve_model_id
+from models import calibration, cores, registry, store
 from models.faces import Detection
 from models.imaging import ImageLimits
 from qdrant import open_gallery
@@ -39,7 +37,7 @@ from settings import get_settings
 
 logger = logging.getLogger("faceserve")
 settings = get_settings()
-MODEL_ID = resolve_model_id(settings.embedding_model)
+MODEL_ID = store.resolve_model_id(settings.embedding_model)
 SPEC = registry.EMBEDDERS[MODEL_ID]
 # The model services are internal: no session refresh (see api/remote.py), and no access log line per call
 # (the public API logs each request once; the embedder would log every face of it again).
@@ -65,6 +63,11 @@ class Detector:
     mtcnn = bentoml.models.BentoModel(registry.MTCNN.tag)
 
     def __init__(self) -> None:
+        # torch is imported by the model processes alone, after its threads are set up: the API process and
+        # `bentoml serve`'s own process import this module too and never load it (BENCHMARKS.md, "Memory")
+        logger.info("detector: %d torch threads", cores.use_cores(settings.torch_threads))
+        from models.detector import DetectorConfig, FaceDetector
+
         config = DetectorConfig(
             min_face_size=settings.min_face_size,
             min_confidence=settings.min_confidence,
@@ -85,6 +88,9 @@ class Embedder:
     weights = bentoml.models.BentoModel(SPEC.weights.tag)
 
     def __init__(self) -> None:
+        logger.info("embedder: %d torch threads", cores.use_cores(settings.torch_threads))
+        from models.embedders import load_embedder  # torch: model processes only, as in Detector
+
         self.model = load_embedder(MODEL_ID, settings.device)
         logger.info("embedding model: %s (%d-d)", MODEL_ID, SPEC.dim)
 
@@ -92,6 +98,11 @@ class Embedder:
     def embed(self, chips: np.ndarray) -> np.ndarray:
         return self.model.embed(chips)
 
+
+# BentoML names a root output's media type by generating its JSON schema on every response (a tenth of the
+# detector's busy time under load, py-spy): name it once. Internal calls are pickled whatever the header says.
+for model_api in (Detector.apis["detect"], Embedder.apis["embed"]):
+    model_api.output_spec.media_type = model_api.output_spec.mime_type()
 
 # Every worker (this module is imported by each) closes silent connections and labels metrics by route.
 connections.install(settings.header_timeout_s)

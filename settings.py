@@ -23,6 +23,9 @@ class Settings(BaseSettings):
         "auto", description="auto: facenet-vggface2 when imported into the model store, else dlib-resnet."
     )
     device: str = Field("cpu", description="torch device for detection and embedding: cpu, cuda, cuda:0 …")
+    torch_threads: int = Field(
+        0, ge=0, description="torch threads in each model process; 0: the cores the process may use (cgroup-aware)."
+    )
 
     security: Literal["low", "medium", "high", "strict"] = Field(
         "medium",

@@ -14,7 +14,7 @@ from torch import nn
 
 from models import store
 from models.isolation import batch_or_one_by_one
-from models.registry import DLIB_RESNET, EMBEDDERS, FACENET_VGGFACE2, ModelEntry, Preprocess
+from models.registry import EMBEDDERS, ModelEntry, Preprocess
 
 
 class Embedder:
@@ -55,15 +55,8 @@ class Embedder:
         return out.cpu().numpy()
 
 
-def resolve_model_id(choice: str) -> str:
-    """'auto' prefers FaceNet VGGFace2 when its weights are imported, else the always-available dlib port."""
-    if choice != "auto":
-        return choice
-    return FACENET_VGGFACE2.model_id if store.find(FACENET_VGGFACE2.weights) else DLIB_RESNET.model_id
-
-
 def load_embedder(choice: str, device: str = "cpu") -> Embedder:
     """The chosen model ('auto' or a model id) from the model store; ModelNotImported says how to import it."""
-    entry = EMBEDDERS[resolve_model_id(choice)]
+    entry = EMBEDDERS[store.resolve_model_id(choice)]
     net, preprocess = entry.load(store.stored_file(entry.weights))
     return Embedder(entry, net, preprocess, device)

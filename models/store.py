@@ -16,7 +16,7 @@ from typing import Any
 import bentoml
 from bentoml.exceptions import NotFound
 
-from models.registry import Weights
+from models.registry import DLIB_RESNET, FACENET_VGGFACE2, Weights
 
 
 class ModelNotImported(RuntimeError):
@@ -66,3 +66,10 @@ def save(weights: Weights, path: Path, metadata: dict[str, Any] | None = None) -
     with bentoml.models.create(weights.name, labels={"project": "faceserve"}, metadata=recorded) as entry:
         shutil.copyfile(path, entry.path_of(weights.filename))
     return entry, True
+
+
+def resolve_model_id(choice: str) -> str:
+    """'auto' prefers FaceNet VGGFace2 when its weights are imported, else the always-available dlib port."""
+    if choice != "auto":
+        return choice
+    return FACENET_VGGFACE2.model_id if find(FACENET_VGGFACE2.weights) else DLIB_RESNET.model_id

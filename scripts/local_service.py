@@ -72,8 +72,15 @@ class Running:
 
 
 @contextmanager
-def running_service(env: dict[str, str], log_path: Path, timeout_s: float = 180, target: str = "service:FaceService"):
-    """Yield a Running `bentoml serve` of `target` (its URL, process and log); stop its whole process family after."""
+def running_service(
+    env: dict[str, str],
+    log_path: Path,
+    timeout_s: float = 180,
+    target: str = "service:FaceService",
+    root: Path = ROOT,
+):
+    """Yield a Running `bentoml serve` of `target` in checkout `root` (its URL, process and log); stop its whole
+    process family after. Another checkout (an older commit) runs with this one's environment and model store."""
     port = free_port()
     bentoml = Path(sys.executable).with_name("bentoml")
     # `bentoml serve` wipes $BENTOML_HOME/prometheus_multiproc_dir when it starts, so two servers sharing a
@@ -84,7 +91,7 @@ def running_service(env: dict[str, str], log_path: Path, timeout_s: float = 180,
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [str(bentoml), "serve", target, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
+            cwd=root,
             env={**os.environ, "BENTOML_HOME": str(home), **env},
             stdout=log,
             stderr=subprocess.STDOUT,

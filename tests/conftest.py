@@ -50,7 +50,7 @@ def dlib_chip(dlib_reference: DlibReference) -> Callable[[Path], np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def service_url(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path):
+def service(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path):
     """One real `bentoml serve` for the session, on a free loopback port with a fresh Edge gallery."""
     from server import keys_json
 
@@ -62,5 +62,10 @@ def service_url(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path):
         "FACESERVE_AUTH": "enabled",
         "FACESERVE_API_KEYS": keys_json(),
     }
-    with running_service(env, work / "serve.log") as service:
-        yield service.url
+    with running_service(env, work / "serve.log") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def service_url(service) -> str:
+    return service.url

@@ -48,7 +48,8 @@ try:
 except SystemExit as done:
     assert done.code == 0
 from models import registry, store
-from models.embedders import load_embedder, resolve_model_id
+from models.embedders import load_embedder
+from models.store import resolve_model_id
 entry = store.find(registry.FACENET_VGGFACE2.weights)
 assert entry.info.metadata['dimension'] == 512 and len(entry.info.metadata['sha256']) == 64
 assert resolve_model_id('auto') == 'facenet-vggface2'
