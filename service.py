@@ -65,7 +65,8 @@ class Detector:
     def __init__(self) -> None:
         # torch is imported by the model processes alone, after its threads are set up: the API process and
         # `bentoml serve`'s own process import this module too and never load it (BENCHMARKS.md, "Memory")
-        logger.info("detector: %d torch threads", cores.use_cores(settings.torch_threads))
+        workers = cores.use_cores(settings.torch_threads)
+        logger.info("detector: %d workers", workers)
         from models.detector import DetectorConfig, FaceDetector
 
         config = DetectorConfig(
@@ -73,6 +74,7 @@ class Detector:
             min_confidence=settings.min_confidence,
             max_side=settings.detect_max_side,
             device=settings.device,
+            workers=workers,
         )
         self.detector = FaceDetector(config, weights=Path(self.mtcnn.path_of(registry.MTCNN.filename)))
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
@@ -46,3 +48,17 @@ def use_cores(threads: int = 0) -> int:
     count = threads or available_cores()
     torch.set_num_threads(count)
     return count
+
+
+@contextmanager
+def intra_op_threads(count: int) -> Iterator[None]:
+    """torch's intra-op pool at `count` threads for the block, then as it was (for code that runs its own
+    worker threads, whose kernels would otherwise each start a pool of their own)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -7,6 +7,7 @@ callers still get original-image coordinates to crop and align from.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import torch
 from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 from PIL import Image
 
+from models import cores
 from models.faces import DetectedFace, Detection
 from models.isolation import batch_or_one_by_one
 from models.mtcnn import Found, Mtcnn, MtcnnParams
@@ -26,6 +28,10 @@ class DetectorConfig:
     min_confidence: float = 0.9
     max_side: int = 1280
     device: str = "cpu"
+    workers: int = 1
+    """Threads the cascade spreads its pyramid levels and candidate chunks over, each running single-threaded
+    kernels. On 2 cores 2 workers beat torch's own 2 threads per kernel, which must meet after every small
+    kernel: as fast without spinning, and faster on batches (BENCHMARKS.md, "Bare models")."""
 
 
 def load_nets(weights: Path | None, device: torch.device) -> tuple[PNet, RNet, ONet]:
@@ -51,7 +57,8 @@ class FaceDetector:
     def __init__(self, config: DetectorConfig = DetectorConfig(), weights: Path | None = None) -> None:
         self.config = config
         device = torch.device(config.device)
-        self.mtcnn = Mtcnn(*load_nets(weights, device), MtcnnParams(min_face_size=config.min_face_size), device)
+        params = MtcnnParams(min_face_size=config.min_face_size)
+        self.mtcnn = Mtcnn(*load_nets(weights, device), params, device, workers=config.workers)
 
     def _scale_for(self, image: np.ndarray) -> float:
         longest = max(image.shape[:2])
@@ -76,7 +83,9 @@ class FaceDetector:
         # MTCNN's pyramid starts at min_face_size: an image whose short side is below it has no scale to
         # run. No face that small is looked for, so none is found.
         searchable = [i for i, img in enumerate(small) if min(img.shape[:2]) >= self.config.min_face_size]
-        found = batch_or_one_by_one(self.mtcnn.detect, [small[i] for i in searchable], "face detection")
+        single = cores.intra_op_threads(1) if self.config.workers > 1 else nullcontext()
+        with single:
+            found = batch_or_one_by_one(self.mtcnn.detect, [small[i] for i in searchable], "face detection")
         results: list[Detection] = [[] for _ in images]
         for i, result in zip(searchable, found, strict=True):
             results[i] = None if result is None else self._faces(result, scales[i], images[i].shape)

@@ -20,12 +20,16 @@ step by step, so the answers match it (tests/test_mtcnn.py measures how well).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torchvision.ops import batched_nms
 
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 Net = Callable[[torch.Tensor], Sequence[torch.Tensor]]
 """One of the three MTCNN nets: an N×3×H×W normalised float batch in, its output heads out."""
 
@@ -71,10 +75,25 @@ def _normalised(pixels: torch.Tensor) -> torch.Tensor:
 class Mtcnn:
     """The three-stage cascade over a list of images of any sizes at once."""
 
-    def __init__(self, pnet: Net, rnet: Net, onet: Net, params: MtcnnParams, device: torch.device) -> None:
+    def __init__(
+        self, pnet: Net, rnet: Net, onet: Net, params: MtcnnParams, device: torch.device, workers: int = 1
+    ) -> None:
         self.pnet, self.rnet, self.onet = pnet, rnet, onet
         self.params = params
         self.device = device
+        self.workers = workers
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="mtcnn") if workers > 1 else None
+
+    def _map(self, task: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
+        """`task` over `items` in order, on the worker threads when there are several of both."""
+
+        def run(item: Item) -> Result:
+            with torch.inference_mode():  # a per-thread mode
+                return task(item)
+
+        if self._pool is None or len(items) < 2:
+            return [run(item) for item in items]
+        return list(self._pool.map(run, items))
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Found]:
         """Faces in each H×W×3 uint8 RGB image; every image's short side must be at least `min_face_size`."""
@@ -91,21 +110,25 @@ class Mtcnn:
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for index, plane in enumerate(planes):
             by_shape.setdefault(tuple(plane.shape), []).append(index)
-        found_boxes, found_owners = [], []
-        for shape, indices in by_shape.items():
-            height, width = shape[:2]
-            owner_of = torch.tensor(indices, device=self.device)
-            per_scale, per_scale_owners = [], []
-            for scale in pyramid(height, width, self.params):
-                size = (int(height * scale + 1), int(width * scale + 1))
-                resized = torch.stack([tables.resized(i, *size) for i in indices]).permute(0, 3, 1, 2)
-                reg, probs = self.pnet(_normalised(resized))
-                boxes, local = _windows(reg, probs[:, 1], scale, self.params.thresholds[0])
-                keep = batched_nms(boxes[:, :4], boxes[:, 4], local, 0.5)
-                per_scale.append(boxes[keep])
-                per_scale_owners.append(owner_of[local[keep]])
-            found_boxes.append(torch.cat(per_scale))
-            found_owners.append(torch.cat(per_scale_owners))
+        levels = [
+            (indices, scale)
+            for shape, indices in by_shape.items()
+            for scale in pyramid(shape[0], shape[1], self.params)
+        ]
+
+        def level(job: tuple[list[int], float]) -> tuple[torch.Tensor, torch.Tensor]:
+            indices, scale = job
+            height, width = planes[indices[0]].shape[:2]
+            size = (int(height * scale + 1), int(width * scale + 1))
+            resized = torch.stack([tables.resized(i, *size) for i in indices]).permute(0, 3, 1, 2)
+            reg, probs = self.pnet(_normalised(resized))
+            boxes, local = _windows(reg, probs[:, 1], scale, self.params.thresholds[0])
+            keep = batched_nms(boxes[:, :4], boxes[:, 4], local, 0.5)
+            return boxes[keep], torch.tensor(indices, device=self.device)[local[keep]]
+
+        found = self._map(level, levels)
+        found_boxes = [boxes for boxes, _ in found]
+        found_owners = [owners for _, owners in found]
         boxes, owners = torch.cat(found_boxes), torch.cat(found_owners)
         keep = batched_nms(boxes[:, :4], boxes[:, 4], owners, 0.7)
         boxes, owners = boxes[keep], owners[keep]
@@ -129,11 +152,18 @@ class Mtcnn:
         """R-Net (size 24) or O-Net (size 48) over every candidate of every image; O-Net also places landmarks."""
         if len(boxes) == 0:
             return boxes, owners, torch.zeros(0, 5, 2, device=self.device)
-        crops, usable = tables.crops(boxes, owners, size)
+
+        def chunk(start: int) -> tuple[torch.Tensor, Sequence[torch.Tensor]]:
+            part = slice(start, start + step)
+            crops, usable = tables.crops(boxes[part], owners[part], size)
+            return usable, net(_normalised(crops))
+
+        # chunks small enough to keep every worker busy, never above the cache-friendly size
+        step = max(1, min(CHUNKS[size], -(-len(boxes) // self.workers)))
+        chunks = self._map(chunk, range(0, len(boxes), step))
+        usable = torch.cat([u for u, _ in chunks])
         boxes, owners = boxes[usable], owners[usable]
-        heads = [
-            torch.cat(parts) for parts in zip(*(net(_normalised(c)) for c in crops.split(CHUNKS[size])), strict=True)
-        ]
+        heads = [torch.cat(parts) for parts in zip(*(h for _, h in chunks), strict=True)]
         shifts, scores = heads[0], heads[-1][:, 1]
         passed = scores > threshold
         boxes = torch.cat([boxes[passed, :4], scores[passed, None]], dim=1)

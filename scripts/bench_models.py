@@ -84,7 +84,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
-    detector = FaceDetector(DetectorConfig(device=args.device))
+    # the detector as the service runs it: one worker per core, single-threaded kernels (models/detector)
+    detector = FaceDetector(DetectorConfig(device=args.device, workers=torch.get_num_threads()))
 
     print("\n== Embedder throughput (faces/s; mirrored models embed each face twice)")
     worst_embed = 0.0

