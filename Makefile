@@ -2,11 +2,12 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
+BENCH_TF_VENV := .venv-bench-tf
 PORT ?= 3000
 # Loopback only unless told otherwise (HOST=0.0.0.0): with keys disabled, anyone who reaches the port owns it.
 HOST ?= 127.0.0.1
 
-.PHONY: setup serve check test build
+.PHONY: setup serve check test build bench-tf-env
 
 $(VENV)/.installed: requirements.txt requirements-test.txt requirements-clients.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +34,12 @@ test: setup
 
 build: setup
 	$(VENV)/bin/bentoml build
+
+# The PyPI `mtcnn` package (TensorFlow) that scripts/bench_mtcnn_pypi.py measures ours against: a venv of its own,
+# so TensorFlow never enters the service's.
+$(BENCH_TF_VENV)/.installed: requirements-bench-tf.txt
+	$(PYTHON) -m venv $(BENCH_TF_VENV)
+	$(BENCH_TF_VENV)/bin/python -m pip install --quiet -r requirements-bench-tf.txt
+	touch $@
+
+bench-tf-env: $(BENCH_TF_VENV)/.installed

@@ -31,14 +31,7 @@ from models.detector import DetectorConfig, FaceDetector  # noqa: E402
 from models.embedders import load_embedder  # noqa: E402
 from models.imaging import decode_image  # noqa: E402
 from models.registry import EMBEDDERS  # noqa: E402
-from scripts.faces_data import FACES_DIR  # noqa: E402
-
-PHOTOS = [
-    FACES_DIR / "facenet-pytorch/data/multiface.jpg",
-    FACES_DIR / "face_recognition/examples/knn_examples/test/obama_and_biden.jpg",
-    FACES_DIR / "dlib/examples/faces/bald_guys.jpg",
-    FACES_DIR / "face_recognition/tests/test_images/obama.jpg",
-]
+from scripts.detection_bench import PHOTOS  # noqa: E402
 
 
 def seconds_of(fn) -> float:
