@@ -39,8 +39,14 @@ from scripts.detection_bench import (  # noqa: E402
 
 
 def our_detect(max_side: int) -> Detect:
+    # as the service runs it: one worker per core with single-threaded kernels (models/detector)
     detector = FaceDetector(
-        DetectorConfig(min_face_size=MIN_FACE_SIZE, min_confidence=MIN_SCORE, max_side=max_side or sys.maxsize)
+        DetectorConfig(
+            min_face_size=MIN_FACE_SIZE,
+            min_confidence=MIN_SCORE,
+            max_side=max_side or sys.maxsize,
+            workers=torch.get_num_threads(),
+        )
     )
 
     def detect(image: np.ndarray) -> list[float]:
