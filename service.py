@@ -70,6 +70,7 @@ class Detector:
             min_confidence=settings.min_confidence,
             max_side=settings.detect_max_side,
             device=settings.device,
+            runtime=settings.runtime,
         )
         self.detector = FaceDetector(config, weights=Path(self.mtcnn.path_of(registry.MTCNN.filename)))
 
@@ -85,8 +86,8 @@ class Embedder:
     weights = bentoml.models.BentoModel(SPEC.weights.tag)
 
     def __init__(self) -> None:
-        self.model = load_embedder(MODEL_ID, settings.device)
-        logger.info("embedding model: %s (%d-d)", MODEL_ID, SPEC.dim)
+        self.model = load_embedder(MODEL_ID, settings.device, settings.runtime)
+        logger.info("embedding model: %s (%d-d), runtime %s", MODEL_ID, SPEC.dim, settings.runtime)
 
     @bentoml.api(**batching(settings.embed_max_batch, settings.embed_max_latency_ms))
     def embed(self, chips: np.ndarray) -> np.ndarray:

@@ -23,6 +23,11 @@ class Settings(BaseSettings):
         "auto", description="auto: facenet-vggface2 when imported into the model store, else dlib-resnet."
     )
     device: str = Field("cpu", description="torch device for detection and embedding: cpu, cuda, cuda:0 …")
+    runtime: Literal["torch", "openvino"] = Field(
+        "torch",
+        description="What runs the MTCNN nets and the embedder: torch, or openvino (its CPU plugin; device cpu "
+        "only), the nets converted from the stored weights at startup. See BENCHMARKS.md, 'OpenVINO runtime'.",
+    )
 
     security: Literal["low", "medium", "high", "strict"] = Field(
         "medium",
