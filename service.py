@@ -75,6 +75,7 @@ class Detector:
             max_side=settings.detect_max_side,
             device=settings.device,
             workers=workers,
+            runtime=settings.runtime,
         )
         self.detector = FaceDetector(config, weights=Path(self.mtcnn.path_of(registry.MTCNN.filename)))
 
@@ -93,8 +94,8 @@ class Embedder:
         logger.info("embedder: %d torch threads", cores.use_cores(settings.torch_threads))
         from models.embedders import load_embedder  # torch: model processes only, as in Detector
 
-        self.model = load_embedder(MODEL_ID, settings.device)
-        logger.info("embedding model: %s (%d-d)", MODEL_ID, SPEC.dim)
+        self.model = load_embedder(MODEL_ID, settings.device, settings.runtime)
+        logger.info("embedding model: %s (%d-d), runtime %s", MODEL_ID, SPEC.dim, settings.runtime)
 
     @bentoml.api(**batching(settings.embed_max_batch, settings.embed_max_latency_ms))
     def embed(self, chips: np.ndarray) -> np.ndarray:

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     torch_threads: int = Field(
         0, ge=0, description="torch threads in each model process; 0: the cores the process may use (cgroup-aware)."
     )
+    runtime: Literal["torch", "openvino"] = Field(
+        "torch",
+        description="What runs the MTCNN nets and the embedder: torch, or openvino (its CPU plugin; device cpu "
+        "only), the nets converted from the stored weights at startup. See BENCHMARKS.md, 'OpenVINO runtime'.",
+    )
 
     security: Literal["low", "medium", "high", "strict"] = Field(
         "medium",

@@ -19,7 +19,8 @@ from PIL import Image
 from models import cores
 from models.faces import DetectedFace, Detection
 from models.isolation import batch_or_one_by_one
-from models.mtcnn import Found, Mtcnn, MtcnnParams
+from models.mtcnn import Found, Mtcnn, MtcnnParams, Net
+from models.registry import Runtime
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class DetectorConfig:
     """Threads the cascade spreads its pyramid levels and candidate chunks over, each running single-threaded
     kernels. On 2 cores 2 workers beat torch's own 2 threads per kernel, which must meet after every small
     kernel: as fast without spinning, and faster on batches (BENCHMARKS.md, "Bare models")."""
+    runtime: Runtime = "torch"
 
 
 def load_nets(weights: Path | None, device: torch.device) -> tuple[PNet, RNet, ONet]:
@@ -51,14 +53,30 @@ def load_nets(weights: Path | None, device: torch.device) -> tuple[PNet, RNet, O
     return nets
 
 
+def openvino_nets(pnet: PNet, rnet: RNet, onet: ONet) -> tuple[Net, Net, Net]:
+    """The three nets compiled by OpenVINO: P-Net for any image size, R-Net and O-Net for their crop sizes.
+
+    openvino is imported here so that the torch runtime never loads it.
+    """
+    from models.openvino_runtime import compile_net
+
+    def example(side: int) -> torch.Tensor:
+        return torch.zeros(2, 3, side, side).contiguous(memory_format=torch.channels_last)
+
+    return compile_net(pnet, example(12), any_size=True), compile_net(rnet, example(24)), compile_net(onet, example(48))
+
+
 class FaceDetector:
     """Finds faces in batches of decoded RGB images."""
 
     def __init__(self, config: DetectorConfig = DetectorConfig(), weights: Path | None = None) -> None:
         self.config = config
         device = torch.device(config.device)
+        nets: tuple[Net, Net, Net] = load_nets(weights, device)
+        if config.runtime == "openvino":
+            nets = openvino_nets(*nets)
         params = MtcnnParams(min_face_size=config.min_face_size)
-        self.mtcnn = Mtcnn(*load_nets(weights, device), params, device, workers=config.workers)
+        self.mtcnn = Mtcnn(*nets, params, device, workers=config.workers)
 
     def _scale_for(self, image: np.ndarray) -> float:
         longest = max(image.shape[:2])

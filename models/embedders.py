@@ -14,17 +14,27 @@ from torch import nn
 
 from models import store
 from models.isolation import batch_or_one_by_one
-from models.registry import EMBEDDERS, ModelEntry, Preprocess
+from models.registry import EMBEDDERS, ModelEntry, Preprocess, Runtime
 
 
 class Embedder:
-    """A network plus the input scaling it was trained with, run in inference mode."""
+    """A network plus the input scaling it was trained with, run in inference mode by torch or OpenVINO."""
 
-    def __init__(self, entry: ModelEntry, net: nn.Module, preprocess: Preprocess, device: str = "cpu") -> None:
+    def __init__(
+        self, entry: ModelEntry, net: nn.Module, preprocess: Preprocess, device: str = "cpu", runtime: Runtime = "torch"
+    ) -> None:
         self.entry = entry
         self.device = torch.device(device)
-        self._net = net.eval().to(self.device, memory_format=torch.channels_last)
         self._preprocess = preprocess
+        self._net = net.eval().to(self.device, memory_format=torch.channels_last)
+        if runtime == "openvino":
+            # imported here so that the torch runtime never loads openvino
+            from models.openvino_runtime import compile_net
+
+            # only the network changes hands: mirroring, preprocessing and normalisation stay in `_embed`
+            size = entry.geometry.size
+            example = self._input(torch.zeros(2, size, size, 3, dtype=torch.uint8, device=self.device))
+            self._net = compile_net(self._net, example)
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
         """N×S×S×3 uint8 chips → N×dim float32 unit vectors.
@@ -47,16 +57,19 @@ class Embedder:
             x = torch.from_numpy(np.array(chips, copy=True)).to(self.device)
             if self.entry.mirror:
                 x = torch.cat([x, x.flip(2)])
-            x = self._preprocess(x).contiguous(memory_format=torch.channels_last)
-            out = self._net(x).float()
+            out = self._net(self._input(x)).float()
             if self.entry.mirror:
                 out = out[: len(chips)] + out[len(chips) :]
             out = nn.functional.normalize(out, dim=1)
         return out.cpu().numpy()
 
+    def _input(self, chips: torch.Tensor) -> torch.Tensor:
+        return self._preprocess(chips).contiguous(memory_format=torch.channels_last)
 
-def load_embedder(choice: str, device: str = "cpu") -> Embedder:
-    """The chosen model ('auto' or a model id) from the model store; ModelNotImported says how to import it."""
+
+def load_embedder(choice: str, device: str = "cpu", runtime: Runtime = "torch") -> Embedder:
+    """The chosen model ('auto' or a model id) from the model store, run by `runtime` (torch or openvino);
+    ModelNotImported says how to import it."""
     entry = EMBEDDERS[store.resolve_model_id(choice)]
     net, preprocess = entry.load(store.stored_file(entry.weights))
-    return Embedder(entry, net, preprocess, device)
+    return Embedder(entry, net, preprocess, device, runtime)

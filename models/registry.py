@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -29,6 +29,8 @@ Cutter = Callable[[np.ndarray, "list[DetectedFace]", ChipGeometry], np.ndarray]
 """An image and its detected faces → the N×S×S×3 uint8 chips the network was trained on."""
 Loader = Callable[[Path], tuple["torch.nn.Module", Preprocess]]
 """Weights file → (torch network, its preprocessing); torch is imported only when a model loads."""
+Runtime = Literal["torch", "openvino"]
+"""What runs a loaded network: torch itself, or OpenVINO's CPU plugin after conversion (models/openvino_runtime)."""
 
 
 def distance(similarity: float) -> float:

@@ -1,12 +1,13 @@
 """The bare models' ceiling, in-process, no HTTP: what the served numbers are compared against.
 
-    python scripts/bench_models.py [--repeats 5] [--threads N] [--device cpu|cuda]
+    python scripts/bench_models.py [--repeats 5] [--threads N] [--device cpu|cuda] [--runtime torch|openvino]
 
 Prints, as medians over repeats:
 - embedder throughput (faces/s) at batch 1, 8, 32, 64 for every imported model;
 - detection ms/image, ours (models/mtcnn with the detector's downscaling) against facenet-pytorch's
   stock `MTCNN.detect` on the same photos at 640×480, 1920×1080 and their native sizes, and ours
   with the photos as one batch;
+- with `--runtime openvino`, our detector's and the embedders' nets run by OpenVINO (stock stays torch);
 - the slowest batch each batched service may run, which `max_latency_ms` must exceed.
 """
 
@@ -73,12 +74,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--device", default="cpu", help="torch device for every model (cpu, cuda)")
+    parser.add_argument("--runtime", default="torch", choices=["torch", "openvino"], help="what runs our nets")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, runtime {args.runtime}")
     # the detector as the service runs it: one worker per core, single-threaded kernels (models/detector)
-    detector = FaceDetector(DetectorConfig(device=args.device, workers=torch.get_num_threads()))
+    detector = FaceDetector(DetectorConfig(device=args.device, workers=torch.get_num_threads(), runtime=args.runtime))
 
     print("\n== Embedder throughput (faces/s; mirrored models embed each face twice)")
     worst_embed = 0.0
@@ -86,7 +88,7 @@ def main() -> None:
         if store.find(entry.weights) is None:
             print(f"{model_id:18} not imported, skipped")
             continue
-        embedder = load_embedder(model_id, args.device)
+        embedder = load_embedder(model_id, args.device, args.runtime)
         row = []
         for batch in (1, 8, 32, 64):
             chips = real_chips(detector, entry.geometry, batch)

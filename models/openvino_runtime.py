@@ -1,0 +1,53 @@
+"""The torch nets recompiled for OpenVINO's CPU plugin (FACESERVE_RUNTIME=openvino).
+
+OpenVINO's CPU kernels beat torch's on these small convnets (BENCHMARKS.md,
+"OpenVINO runtime"). The conversion starts from the torch module already
+built from the model store's weights, so there is nothing else to import,
+download or cache: `openvino.convert_model` traces it in memory (no ONNX
+step, no file), and the CPU plugin compiles it for this machine at load.
+
+Only the detector and embedder import this module, and only when the runtime
+is chosen, so the torch runtime never loads openvino.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import openvino as ov
+import torch
+from torch import nn
+
+CompiledNet = Callable[[torch.Tensor], torch.Tensor | tuple[torch.Tensor, ...]]
+"""Answers as the torch module did: its one output tensor, or its tuple of heads."""
+
+# f32: on CPUs with bf16 units the plugin otherwise infers in bf16 by default, far outside the 1e-4 parity
+# the tests hold it to. LATENCY: one stream over all cores per call, as torch runs; the services batch.
+CONFIG = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+CORE = ov.Core()
+
+
+def compile_net(module: nn.Module, example: torch.Tensor, any_size: bool = False) -> CompiledNet:
+    """`module` (on the CPU, in eval mode) compiled for any batch size and, with `any_size`, any height and
+    width; otherwise the other dimensions are the example's, which is what lets shapes the module reads in
+    Python (dlib's zero-padded skip connections) be traced as constants.
+    """
+    if any(p.device.type != "cpu" for p in module.parameters()):
+        raise ValueError("the openvino runtime runs on the CPU only: set the device to cpu")
+    dims = [-1, example.shape[1], -1, -1] if any_size else [-1, *example.shape[1:]]
+    model = ov.convert_model(module, example_input=example, input=ov.PartialShape(dims))
+    compiled = CORE.compile_model(model, "CPU", CONFIG)
+    outputs = compiled.outputs
+    local = threading.local()
+
+    def run(x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        # One infer request per thread: a request runs one inference at a time, and the services call their
+        # models from a thread pool. Outputs are copied out of the request, so they outlive the next call.
+        if not hasattr(local, "request"):
+            local.request = compiled.create_infer_request()
+        results = local.request.infer(x.numpy())
+        heads = tuple(torch.from_numpy(results[output]) for output in outputs)
+        return heads[0] if len(heads) == 1 else heads
+
+    return run
