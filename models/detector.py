@@ -53,17 +53,19 @@ def load_nets(weights: Path | None, device: torch.device) -> tuple[PNet, RNet, O
     return nets
 
 
-def openvino_nets(pnet: PNet, rnet: RNet, onet: ONet) -> tuple[Net, Net, Net]:
-    """The three nets compiled by OpenVINO: P-Net for any image size, R-Net and O-Net for their crop sizes.
+def openvino_nets(pnet: PNet, rnet: RNet, onet: ONet, workers: int) -> tuple[Net, Net, Net]:
+    """The three nets compiled by OpenVINO for `workers` calling at once: P-Net for any image size, R-Net and
+    O-Net for their crop sizes.
 
     openvino is imported here so that the torch runtime never loads it.
     """
     from models.openvino_runtime import compile_net
 
-    def example(side: int) -> torch.Tensor:
-        return torch.zeros(2, 3, side, side).contiguous(memory_format=torch.channels_last)
+    def compiled(net: PNet | RNet | ONet, side: int, any_size: bool = False) -> Net:
+        example = torch.zeros(2, 3, side, side).contiguous(memory_format=torch.channels_last)
+        return compile_net(net, example, any_size, callers=workers)
 
-    return compile_net(pnet, example(12), any_size=True), compile_net(rnet, example(24)), compile_net(onet, example(48))
+    return compiled(pnet, 12, any_size=True), compiled(rnet, 24), compiled(onet, 48)
 
 
 class FaceDetector:
@@ -74,7 +76,7 @@ class FaceDetector:
         device = torch.device(config.device)
         nets: tuple[Net, Net, Net] = load_nets(weights, device)
         if config.runtime == "openvino":
-            nets = openvino_nets(*nets)
+            nets = openvino_nets(*nets, config.workers)
         params = MtcnnParams(min_face_size=config.min_face_size)
         self.mtcnn = Mtcnn(*nets, params, device, workers=config.workers)
 

@@ -1,9 +1,11 @@
 """The torch nets recompiled for OpenVINO's CPU plugin (FACESERVE_RUNTIME=openvino).
 
-Each net alone runs faster on OpenVINO's CPU kernels than on torch's; end to
-end that did not hold on the 2-core machine measured, where torch's threads
-and OpenVINO's contend between the nets (BENCHMARKS.md, "OpenVINO runtime"),
-so torch is the default and this is the option to measure on other hosts.
+Each net alone runs faster on OpenVINO's CPU kernels than on torch's. On the
+2-core machine measured the embedder kept that gain, but the detector's nets,
+which take turns with torch's own work on the same cores, did not
+(BENCHMARKS.md, "OpenVINO runtime"): torch is the default, and this is the
+option to measure on other hosts.
+
 The conversion starts from the torch module already built from the model
 store's weights, so there is nothing else to import, download or cache:
 `openvino.convert_model` traces it in memory (no ONNX step, no file), and
@@ -32,10 +34,13 @@ CONFIG = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
 CORE = ov.Core()
 
 
-def compile_net(module: nn.Module, example: torch.Tensor, any_size: bool = False) -> CompiledNet:
+def compile_net(module: nn.Module, example: torch.Tensor, any_size: bool = False, callers: int = 1) -> CompiledNet:
     """`module` (on the CPU, in eval mode) compiled for any batch size and, with `any_size`, any height and
     width; otherwise the other dimensions are the example's, which is what lets shapes the module reads in
     Python (dlib's zero-padded skip connections) be traced as constants.
+
+    `callers` threads calling at once (the detector's workers) each get a single-threaded stream of their
+    own, as torch's kernels run single-threaded on each worker: on all cores each, their calls contend.
     """
     if any(p.device.type != "cpu" for p in module.parameters()):
         raise ValueError("the openvino runtime runs on the CPU only: set the device to cpu")
@@ -45,7 +50,8 @@ def compile_net(module: nn.Module, example: torch.Tensor, any_size: bool = False
         # chip size is fixed
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         model = ov.convert_model(module, example_input=example, input=ov.PartialShape(dims))
-    compiled = CORE.compile_model(model, "CPU", CONFIG)
+    streams = {"NUM_STREAMS": callers, "INFERENCE_NUM_THREADS": callers} if callers > 1 else {}
+    compiled = CORE.compile_model(model, "CPU", CONFIG | streams)
     outputs = compiled.outputs
     local = threading.local()
 

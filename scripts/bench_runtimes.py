@@ -23,6 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from models import cores  # noqa: E402
+
+# as the service's model processes run: OpenMP threads waiting passively, one detector worker per core
+# (models/cores, models/detector); this must happen before torch loads
+WORKERS = cores.use_cores()
+
 from models import store  # noqa: E402
 from models.detector import DetectorConfig, FaceDetector  # noqa: E402
 from models.embedders import Embedder, load_embedder  # noqa: E402
@@ -36,7 +42,7 @@ RUNTIMES: tuple[Runtime, ...] = ("torch", "openvino")
 
 def loaded(runtime: Runtime) -> tuple[FaceDetector, Embedder, float]:
     started = time.perf_counter()
-    detector = FaceDetector(DetectorConfig(runtime=runtime), weights=store.stored_file(MTCNN))
+    detector = FaceDetector(DetectorConfig(workers=WORKERS, runtime=runtime), weights=store.stored_file(MTCNN))
     embedder = load_embedder("dlib-resnet", runtime=runtime)
     return detector, embedder, time.perf_counter() - started
 
@@ -53,7 +59,9 @@ def main() -> None:
     torch_detector, torch_embedder = models["torch"]
     entry = torch_embedder.entry
 
-    print(f"\n{len(PHOTOS)} photos letterboxed to each size; ms per image, medians of {args.repeats} runs")
+    print(
+        f"\n{WORKERS} detector workers; {len(PHOTOS)} photos letterboxed to each size; ms per image, medians of {args.repeats} runs"
+    )
     print(f"{'':16} {'stage':11} {'torch':>8} {'openvino':>9} {'ov/torch':>9} {'speed-up':>9}")
     for label, size in SIZES.items():
         images = [letterboxed(p, size) for p in PHOTOS]

@@ -60,7 +60,8 @@ def sample() -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def detectors() -> tuple[FaceDetector, FaceDetector]:
     weights = store.stored_file(MTCNN)
-    return FaceDetector(weights=weights), FaceDetector(DetectorConfig(runtime="openvino"), weights=weights)
+    # two workers, as the service runs on two cores: the nets are called from both at once
+    return FaceDetector(weights=weights), FaceDetector(DetectorConfig(workers=2, runtime="openvino"), weights=weights)
 
 
 @pytest.fixture(scope="module")
