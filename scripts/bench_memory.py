@@ -71,6 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=8)
     parser.add_argument("--side", type=int, default=6000)
+    parser.add_argument("--device", default="cpu", help="FACESERVE_DEVICE of the service")
     args = parser.parse_args()
     image = black_png(args.side)
     print(f"{args.items} x {args.side}x{args.side} black PNG, {len(image) / 1024:.0f} KB each, in one /enroll_batch")
@@ -81,7 +82,11 @@ def main() -> None:
         ]
     }
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"FACESERVE_AUTH": "disabled", "FACESERVE_GALLERY_PATH": str(Path(tmp) / "gallery")}
+        env = {
+            "FACESERVE_AUTH": "disabled",
+            "FACESERVE_GALLERY_PATH": str(Path(tmp) / "gallery"),
+            "FACESERVE_DEVICE": args.device,
+        }
         with running_service(env, Path(tmp) / "serve.log") as service:
             sampler = Sampler(psutil.Process(service.proc.pid))
             before = {p.pid: (label(p), p.memory_info().rss) for p in sampler.processes()}

@@ -38,7 +38,7 @@ from scripts.detection_bench import (  # noqa: E402
 )
 
 
-def our_detect(max_side: int) -> Detect:
+def our_detect(max_side: int, device: str) -> Detect:
     # as the service runs it: one worker per core with single-threaded kernels (models/detector)
     detector = FaceDetector(
         DetectorConfig(
@@ -46,6 +46,7 @@ def our_detect(max_side: int) -> Detect:
             min_confidence=MIN_SCORE,
             max_side=max_side or sys.maxsize,
             workers=torch.get_num_threads(),
+            device=device,
         )
     )
 
@@ -125,6 +126,7 @@ def report(theirs: dict, timing: dict, count: dict, args: argparse.Namespace) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="torch device of our detector")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch intra-op threads")
     parser.add_argument("--max-side", type=int, default=DetectorConfig().max_side, help="0: no downscaling")
     parser.add_argument("--tf-json", type=Path, default=TF_JSON, help="what bench_mtcnn_pypi.py wrote")
@@ -135,7 +137,7 @@ def main() -> None:
         sys.exit(f"{args.tf_json} is missing: run .venv-bench-tf/bin/python scripts/bench_mtcnn_pypi.py first")
     theirs = json.loads(args.tf_json.read_text())
     torch.set_num_threads(args.threads)
-    detect = our_detect(args.max_side)
+    detect = our_detect(args.max_side, args.device)
     with torch.inference_mode():
         timing = time_sets(detect, args.repeats)
         count = count_faces(detect)
