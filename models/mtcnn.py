@@ -10,7 +10,11 @@ padded tensor, which on CPU costs more than it saves. Here:
   image's summed-area table: the mean over the same source rectangle that
   adaptive average pooling ("area" interpolation) takes, so the nets see the
   same pixels, to float rounding;
-- R-Net and O-Net each run once over every image's candidates;
+- R-Net and O-Net run over every image's candidates together, in cache-sized
+  chunks;
+- with `workers`, pyramid levels and candidate chunks are spread over worker
+  threads (each with single-threaded kernels, see models/detector), so a
+  batch of images keeps every core busy without torch's per-kernel threads;
 - non-maximum suppression is torchvision's batched NMS (image index as group).
 
 The arithmetic of boxes, regressions and landmarks follows the reference
