@@ -16,7 +16,7 @@ import torch
 from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 from PIL import Image
 
-from models import cores, heap
+from models import cores
 from models.faces import DetectedFace, Detection
 from models.isolation import batch_or_one_by_one
 from models.mtcnn import Found, Mtcnn, MtcnnParams, Net
@@ -106,7 +106,6 @@ class FaceDetector:
         single = cores.intra_op_threads(1) if self.config.workers > 1 else nullcontext()
         with single:
             found = batch_or_one_by_one(self.mtcnn.detect, [small[i] for i in searchable], "face detection")
-        heap.release_free_memory()
         results: list[Detection] = [[] for _ in images]
         for i, result in zip(searchable, found, strict=True):
             results[i] = None if result is None else self._faces(result, scales[i], images[i].shape)
