@@ -15,7 +15,6 @@ import argparse
 import base64
 import io
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.local_service import running_service  # noqa: E402
+from scripts.local_service import scratch_service  # noqa: E402
 
 SERVICES = ("FaceService", "Detector", "Embedder")
 
@@ -81,21 +80,15 @@ def main() -> None:
             for i in range(args.items)
         ]
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            "FACESERVE_AUTH": "disabled",
-            "FACESERVE_GALLERY_PATH": str(Path(tmp) / "gallery"),
-            "FACESERVE_DEVICE": args.device,
-        }
-        with running_service(env, Path(tmp) / "serve.log") as service:
-            sampler = Sampler(psutil.Process(service.proc.pid))
-            before = {p.pid: (label(p), p.memory_info().rss) for p in sampler.processes()}
-            sampler.start()
-            started = time.perf_counter()
-            response = httpx.post(f"{service.url}/enroll_batch", json=body, timeout=600)
-            seconds = time.perf_counter() - started
-            sampler.stop.set()
-            sampler.join()
+    with scratch_service({"FACESERVE_DEVICE": args.device}) as service:
+        sampler = Sampler(psutil.Process(service.proc.pid))
+        before = {p.pid: (label(p), p.memory_info().rss) for p in sampler.processes()}
+        sampler.start()
+        started = time.perf_counter()
+        response = httpx.post(f"{service.url}/enroll_batch", json=body, timeout=600)
+        seconds = time.perf_counter() - started
+        sampler.stop.set()
+        sampler.join()
     codes = sorted({r["error"]["code"] for r in response.json().get("results", []) if not r["ok"]})
     print(f"HTTP {response.status_code} in {seconds:.1f} s, item errors: {codes}")
     print(f"{'process':<12} {'before MB':>10} {'peak MB':>9}")

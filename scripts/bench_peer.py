@@ -20,7 +20,6 @@ import importlib.util
 import io
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import types
@@ -37,7 +36,7 @@ from models.embedders import load_embedder  # noqa: E402
 from models.imaging import DecodedImage  # noqa: E402
 from models.pipeline import FacePipeline  # noqa: E402
 from scripts.faces_data import FACES_DIR  # noqa: E402
-from scripts.local_service import running_service  # noqa: E402
+from scripts.local_service import scratch_service  # noqa: E402
 
 PHOTOS = [
     FACES_DIR / "facenet-pytorch/data/multiface.jpg",
@@ -126,14 +125,8 @@ def service_url(args: argparse.Namespace):
     if not args.serve:
         yield args.url
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            "FACESERVE_AUTH": "disabled",
-            "FACESERVE_GALLERY_PATH": str(Path(tmp) / "gallery"),
-            "FACESERVE_DEVICE": args.device,
-        }
-        with running_service(env, Path(tmp) / "serve.log") as service:
-            yield service.url
+    with scratch_service({"FACESERVE_DEVICE": args.device}) as service:
+        yield service.url
 
 
 def main() -> None:

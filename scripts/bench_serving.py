@@ -44,7 +44,7 @@ from models.registry import EMBEDDERS  # noqa: E402
 from models.store import resolve_model_id  # noqa: E402
 from scripts.bench_models import real_chips, timed  # noqa: E402
 from scripts.faces_data import single_face_photos  # noqa: E402
-from scripts.local_service import ROOT, running_service  # noqa: E402
+from scripts.local_service import ROOT, role, running_service, scratch_service  # noqa: E402
 
 DIRECTORY = "bench-serving"
 CONCURRENCY = (1, 8, 32)
@@ -185,32 +185,28 @@ def process_usage(family: list[psutil.Process], before: dict[int, float]) -> str
     parts = []
     for process in family:
         try:
-            line = " ".join(process.cmdline())
+            name = role(process)
             cpu = sum(process.cpu_times()[:2]) - before.get(process.pid, 0.0)
             rss = process.memory_info().rss / 1e6
         except psutil.NoSuchProcess:
             continue
-        role = next((r for r in ("Detector", "Embedder") if f"--service-name {r}" in line), None)
-        role = role or ("api" if "--worker-id" in line else "serve")
-        parts.append(f"{role} {cpu:.1f}s/{rss:.0f}MB")
+        parts.append(f"{name} {cpu:.1f}s/{rss:.0f}MB")
     return ", ".join(parts)
 
 
 def measure_server(server: Server, photos: list[str], seconds: float) -> dict[int, Run]:
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {"FACESERVE_AUTH": "disabled", "FACESERVE_GALLERY_PATH": str(Path(tmp) / "gallery"), **server.env}
-        with running_service(env, Path(tmp) / "serve.log", root=server.root) as service:
-            with httpx.Client(base_url=service.url, timeout=120) as http:
-                for i, photo in enumerate(photos[::2]):  # half the photos' people are known
-                    http.post("/enroll", json={"image": photo, "directory": DIRECTORY, "person_id": f"p{i}"})
-            drive_recognize(service.url, photos, 8, 5)  # warm-up
-            for clients in CONCURRENCY:
-                family = service.family()
-                before = {p.pid: sum(p.cpu_times()[:2]) for p in family}
-                results[clients] = run = drive_recognize(service.url, photos, clients, seconds)
-                print(run.line(f"{server.label}, {clients:>2} clients", "req"), flush=True)
-                print(f"    cpu/rss: {process_usage(family, before)}", flush=True)
+    with scratch_service(server.env, root=server.root) as service:
+        with httpx.Client(base_url=service.url, timeout=120) as http:
+            for i, photo in enumerate(photos[::2]):  # half the photos' people are known
+                http.post("/enroll", json={"image": photo, "directory": DIRECTORY, "person_id": f"p{i}"})
+        drive_recognize(service.url, photos, 8, 5)  # warm-up
+        for clients in CONCURRENCY:
+            family = service.family()
+            before = {p.pid: sum(p.cpu_times()[:2]) for p in family}
+            results[clients] = run = drive_recognize(service.url, photos, clients, seconds)
+            print(run.line(f"{server.label}, {clients:>2} clients", "req"), flush=True)
+            print(f"    cpu/rss: {process_usage(family, before)}", flush=True)
     return results
 
 

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,3 +117,22 @@ def running_service(
         yield running
     finally:
         running.stop()
+
+
+@contextmanager
+def scratch_service(env: dict[str, str], root: Path = ROOT):
+    """`running_service` for benchmarks: keys off and a fresh gallery, both in a temporary folder with its log."""
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = {"FACESERVE_AUTH": "disabled", "FACESERVE_GALLERY_PATH": str(Path(tmp) / "gallery")}
+        with running_service({**scratch, **env}, Path(tmp) / "serve.log", root=root) as service:
+            yield service
+
+
+def role(process: psutil.Process) -> str:
+    """What a process of a served family does: Detector, Embedder, api (the entry service's worker) or serve
+    (`bentoml serve` itself), read from its command line."""
+    line = " ".join(process.cmdline())
+    for name in ("Detector", "Embedder"):
+        if f"--service-name {name}" in line:
+            return name
+    return "api" if "--worker-id" in line else "serve"
